@@ -1,0 +1,286 @@
+"""The training engine: the whole dataset lives on the device as one uint8 tensor, batches
+are gathered by index, augmented per image, and the test set is scored after every epoch.
+`train` returns a RunResult and prints nothing; progress goes to optional hooks."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .augment import random_affine
+from .data import MNIST
+from .probe import count_parameters
+from .recipe import Recipe
+
+EVAL_BATCH = 1000  # eval-mode BatchNorm makes scores independent of this; it only sets speed
+
+
+# ---------------------------------------------------------------- results
+
+@dataclass
+class EpochRow:
+    epoch: int  # 1-based
+    train_loss: float  # mean cross-entropy over the epoch's batches, as trained (augmented)
+    train_acc: float  # percent, on the augmented batches as seen during training
+    test_loss: float  # mean cross-entropy over the 10,000 test images
+    test_acc: float  # percent
+    test_correct: int
+    test_total: int
+    lr: float  # the rate at the epoch's first step
+    seconds: float  # training plus evaluation of this epoch
+
+
+@dataclass
+class RunResult:
+    candidate: str
+    params: int
+    seed: int
+    device: str
+    torch: str
+    threads: int
+    recipe: dict
+    limit_train: int | None = None  # trained on the first N images only (a smoke run)
+    epochs: list[EpochRow] = field(default_factory=list)
+    status: str = "running"  # completed | diverged | interrupted
+    error: str | None = None
+    params_after: int | None = None  # counted again after training; must equal params
+    seconds: float = 0.0  # wall time of all epochs, set-up excluded
+    setup_seconds: float = 0.0  # moving data to the device, building optimizer and schedule
+
+    @property
+    def final_acc(self) -> float | None:
+        return self.epochs[-1].test_acc if self.epochs else None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunResult":
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["epochs"] = [EpochRow(**row) for row in d.get("epochs", [])]
+        return cls(**d)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during training; `.result` holds every finished epoch."""
+
+    def __init__(self, result: RunResult):
+        super().__init__("training interrupted")
+        self.result = result
+
+
+class Hooks(Protocol):
+    """What a reporter may watch; the engine calls these and never prints."""
+
+    def epoch_start(self, epoch: int, steps: int) -> None: ...
+    def step(self, step: int, loss: torch.Tensor, correct: torch.Tensor, seen: int) -> None: ...
+    def epoch_end(self, row: EpochRow) -> None: ...
+
+
+# ---------------------------------------------------------------- devices and seeds
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto: CUDA, then MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def build(builder: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """Initialise a candidate's weights from the harness's seed, never the candidate's."""
+    torch.manual_seed(seed)
+    return builder()
+
+
+def deterministic(device: torch.device) -> None:
+    """Same seed, device, release and threads -> same numbers."""
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+
+
+# ---------------------------------------------------------------- optimizer and schedule
+
+def make_optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
+                               weight_decay=r.weight_decay, foreach=True)
+    cls = torch.optim.Adam if r.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=r.lr, betas=r.betas, weight_decay=r.weight_decay, foreach=True)
+
+
+def make_schedule(opt: torch.optim.Optimizer, r: Recipe, steps_per_epoch: int):
+    """Returns (scheduler or None, whether it steps per batch)."""
+    if r.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=r.step_size, gamma=r.gamma), False
+    if r.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=r.lr, epochs=r.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=r.pct_start, div_factor=r.div_factor, final_div_factor=r.final_div_factor,
+            anneal_strategy=r.anneal, three_phase=r.three_phase,
+            cycle_momentum=r.optimizer == "sgd" and r.momentum > 0), True
+    return None, False
+
+
+# ---------------------------------------------------------------- evaluation
+
+def normalise(images_u8: torch.Tensor, r: Recipe) -> torch.Tensor:
+    return (images_u8.unsqueeze(1).float().div_(255) - r.mean) / r.std
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    """(summed cross-entropy, correct count) over already-normalised images."""
+    model.eval()
+    loss = torch.zeros((), device=images.device, dtype=torch.float64)
+    correct = torch.zeros((), device=images.device, dtype=torch.int64)
+    for i in range(0, len(images), EVAL_BATCH):
+        out = model(images[i:i + EVAL_BATCH]).float()
+        y = labels[i:i + EVAL_BATCH]
+        loss += F.cross_entropy(out, y, reduction="sum").double()
+        correct += (out.argmax(1) == y).sum()
+    return loss.item(), int(correct.item())
+
+
+# ---------------------------------------------------------------- training
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torch.device | str = "cpu",
+          *, name: str = "", limit_train: int | None = None, hooks: Hooks | None = None,
+          resume: dict | None = None, checkpoint: Callable[[dict], None] | None = None) -> RunResult:
+    """Train `model` (already built from `seed`) by `recipe`; evaluate after each epoch.
+
+    resume: a state from `checkpoint`, to continue after its last finished epoch with the
+    same numbers an uninterrupted run gives. checkpoint: called with that state after each epoch.
+    """
+    t_setup = time.perf_counter()
+    device = torch.device(device)
+    deterministic(device)
+    r = recipe
+    model.to(device)
+    train_x, train_y = data.train_images, data.train_labels
+    if limit_train is not None:
+        train_x, train_y = train_x[:limit_train], train_y[:limit_train]
+    train_x, train_y = train_x.to(device), train_y.to(device)
+    test_x = normalise(data.test_images.to(device), r)
+    test_y = data.test_labels.to(device)
+
+    n = len(train_x)
+    steps = math.ceil(n / r.batch_size)
+    opt = make_optimizer(model, r)
+    sched, per_step = make_schedule(opt, r, steps)
+    shuffle_gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator(device=device).manual_seed(seed)
+    torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
+
+    result = RunResult(
+        candidate=name, params=count_parameters(model), seed=seed, device=str(device),
+        torch=torch.__version__, threads=torch.get_num_threads(), recipe=r.to_dict(),
+        limit_train=limit_train,
+    )
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(resume["schedule"])
+        shuffle_gen.set_state(resume["shuffle_rng"])
+        aug_gen.set_state(resume["augment_rng"].to(aug_gen.get_state().device))
+        torch.set_rng_state(resume["torch_rng"])
+        result.epochs = [EpochRow(**row) for row in resume["rows"]]
+        first_epoch = len(result.epochs) + 1
+    result.setup_seconds = time.perf_counter() - t_setup
+
+    t_run = time.perf_counter()
+    try:
+        for epoch in range(first_epoch, r.epochs + 1):
+            t_epoch = time.perf_counter()
+            lr = opt.param_groups[0]["lr"]
+            model.train()
+            if hooks:
+                hooks.epoch_start(epoch, steps)
+            order = torch.randperm(n, generator=shuffle_gen).to(device)
+            losses = torch.zeros(steps, device=device)
+            corrects = torch.zeros(steps, device=device, dtype=torch.int64)
+            for step in range(steps):
+                idx = order[step * r.batch_size:(step + 1) * r.batch_size]
+                x = train_x[idx].unsqueeze(1).float().div_(255)
+                x = random_affine(x, r.augment, aug_gen)
+                x = (x - r.mean) / r.std
+                y = train_y[idx]
+                out = model(x)
+                loss = F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if per_step:
+                    sched.step()
+                losses[step] = loss.detach()
+                corrects[step] = (out.detach().argmax(1) == y).sum()
+                if hooks:
+                    hooks.step(step, losses[step], corrects[step:step + 1].sum(), len(y))
+            if sched is not None and not per_step:
+                sched.step()
+            # Checked once per epoch: a per-step check would stall the GPU at every batch.
+            finite = torch.isfinite(losses)
+            if not bool(finite.all()):
+                bad = int((~finite).nonzero()[0])
+                result.status = "diverged"
+                result.error = (f"non-finite loss at epoch {epoch}, step {bad + 1} of {steps}; "
+                                f"the {len(result.epochs)} finished epochs are kept")
+                break
+            test_loss, correct = evaluate(model, test_x, test_y)
+            _sync(device)
+            row = EpochRow(
+                epoch=epoch, train_loss=losses.mean().item(),
+                train_acc=100.0 * corrects.sum().item() / n,
+                test_loss=test_loss / len(test_y), test_acc=100.0 * correct / len(test_y),
+                test_correct=correct, test_total=len(test_y), lr=lr,
+                seconds=time.perf_counter() - t_epoch,
+            )
+            result.epochs.append(row)
+            if hooks:
+                hooks.epoch_end(row)
+            if checkpoint is not None:
+                checkpoint({
+                    "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "schedule": sched.state_dict() if sched is not None else None,
+                    "shuffle_rng": shuffle_gen.get_state(), "augment_rng": aug_gen.get_state().cpu(),
+                    "torch_rng": torch.get_rng_state(),
+                    "rows": [dataclasses.asdict(x) for x in result.epochs],
+                })
+        else:
+            result.status = "completed"
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        result.error = f"interrupted after {len(result.epochs)} finished epochs"
+        result.seconds = time.perf_counter() - t_run
+        result.params_after = count_parameters(model)
+        raise TrainingInterrupted(result) from None
+    result.seconds = time.perf_counter() - t_run
+    result.params_after = count_parameters(model)
+    return result

@@ -1,0 +1,113 @@
+"""A candidate's training recipe: one frozen dataclass, validated field by field.
+
+Candidates declare recipes as plain dicts (models/ imports torch only); `Recipe.from_dict`
+turns them into this and names any field it does not know.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+MAX_EPOCHS = 15  # the exercise's rule; the compliance suite can only lower it
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "onecycle")
+
+
+class RecipeError(ValueError):
+    """A recipe field is unknown or out of range; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Per-image random affine on the raw [0, 1] image, so padding is background (0)."""
+
+    rotate: float = 0.0  # degrees: each image turns by U(-rotate, +rotate)
+    translate: float = 0.0  # fraction of the side: each image shifts by U(-t, +t) * 28 px per axis
+    scale: tuple[float, float] = (1.0, 1.0)  # each image zooms by U(lo, hi)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rotate != 0 or self.translate != 0 or tuple(self.scale) != (1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides how a candidate is trained, except the seed (the harness's)."""
+
+    epochs: int = 15  # at most MAX_EPOCHS: the rule counts every pass over the training set
+    batch_size: int = 128  # the last, partial batch of each epoch is kept, as a DataLoader does
+    optimizer: str = "sgd"  # one of OPTIMIZERS
+    lr: float = 0.01  # the base rate; for onecycle, the peak rate
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam and AdamW only
+    weight_decay: float = 0.0  # L2 for SGD/Adam, decoupled for AdamW
+    schedule: str = "none"  # one of SCHEDULES
+    step_size: int = 1  # step: epochs between drops
+    gamma: float = 0.1  # step: factor at each drop
+    pct_start: float = 0.3  # onecycle: fraction of steps spent rising
+    div_factor: float = 25.0  # onecycle: initial rate = lr / div_factor
+    final_div_factor: float = 1e4  # onecycle: final rate = initial / final_div_factor
+    anneal: str = "cos"  # onecycle: "cos" or "linear"
+    three_phase: bool = False  # onecycle: mirror the warm-up before the final anneal
+    label_smoothing: float = 0.0  # cross-entropy smoothing
+    mean: float = 0.1307  # normalisation of the [0, 1] image, after augmentation
+    std: float = 0.3081
+    augment: Augment = field(default_factory=Augment)
+
+    def __post_init__(self):
+        checks = [
+            ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
+             f"must be an integer from 1 to {MAX_EPOCHS} (the rule allows at most {MAX_EPOCHS} epochs)"),
+            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1, "must be a positive integer"),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
+            ("lr", self.lr > 0, "must be positive"),
+            ("momentum", 0 <= self.momentum < 1, "must lie in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "must not be negative"),
+            ("schedule", self.schedule in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
+            ("step_size", isinstance(self.step_size, int) and self.step_size >= 1, "must be a positive integer"),
+            ("gamma", 0 < self.gamma <= 1, "must lie in (0, 1]"),
+            ("pct_start", 0 < self.pct_start < 1, "must lie in (0, 1)"),
+            ("anneal", self.anneal in ("cos", "linear"), "must be 'cos' or 'linear'"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "must lie in [0, 1)"),
+            ("std", self.std > 0, "must be positive"),
+            ("augment.rotate", 0 <= self.augment.rotate <= 180, "must lie in [0, 180] degrees"),
+            ("augment.translate", 0 <= self.augment.translate < 1, "must lie in [0, 1)"),
+            ("augment.scale", len(self.augment.scale) == 2 and 0 < self.augment.scale[0] <= self.augment.scale[1],
+             "must be (lo, hi) with 0 < lo <= hi"),
+        ]
+        for name, ok, why in checks:
+            if not ok:
+                value = getattr(self.augment, name.split(".")[1]) if "." in name else getattr(self, name)
+                raise RecipeError(f"recipe field '{name}' = {value!r} {why}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise RecipeError("recipe field 'nesterov' needs optimizer 'sgd' with momentum > 0")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        d = dict(d)
+        aug = d.pop("augment", {}) or {}
+        _refuse_unknown(cls, d, "")
+        _refuse_unknown(Augment, aug, "augment.")
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        if "scale" in aug:
+            aug["scale"] = tuple(aug["scale"])
+        return cls(**d, augment=Augment(**aug))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+
+def _refuse_unknown(cls, d: dict, prefix: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise RecipeError(
+            f"unknown recipe field {', '.join(repr(prefix + u) for u in unknown)}; "
+            f"known fields: {', '.join(sorted(prefix + k for k in known if k != 'augment'))}"
+        )

@@ -1,0 +1,60 @@
+"""The candidate registry: `@register_model` files a builder under its function name,
+with the recipe and the claim its author declares beside the code."""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str  # the builder's function name
+    builder: Callable[[], nn.Module] | None  # None when its file failed to import
+    recipe: dict = field(default_factory=dict)  # plain fields; the harness validates them
+    complies: bool = False  # the claim: True if it is meant to pass every rule
+    file: str = ""  # the file that defines it
+    error: str | None = None  # why its file could not be imported, if it could not
+
+
+_REGISTRY: dict[str, Candidate] = {}
+
+
+def register_model(*, recipe: dict, complies: bool):
+    """Decorator: `@register_model(recipe=dict(...), complies=True)` over `def name(): ...`."""
+    def wrap(fn):
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"candidate name {name!r} is registered twice "
+                             f"({_REGISTRY[name].file} and {fn.__code__.co_filename}); rename one")
+        _REGISTRY[name] = Candidate(name, fn, dict(recipe), bool(complies), fn.__code__.co_filename)
+        return fn
+    return wrap
+
+
+def register_broken(name: str, file: str, error: str) -> None:
+    """A file that failed to import still appears, as a candidate that fails with its error."""
+    _REGISTRY.setdefault(name, Candidate(name, None, {}, True, file, error))
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a glob (several globs may be joined by commas)."""
+    globs = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
+    return sorted(n for n in _REGISTRY if any(fnmatch.fnmatchcase(n, g) for g in globs))
+
+
+def get_candidate(name: str) -> Candidate:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise KeyError(f"no candidate named {name!r}; registered: {known}") from None
+
+
+def create_model(name: str) -> nn.Module:
+    cand = get_candidate(name)
+    if cand.builder is None:
+        raise ImportError(f"candidate {name!r} could not be imported: {cand.error}")
+    return cand.builder()
