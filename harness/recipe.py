@@ -6,6 +6,8 @@ turns them into this and names any field it does not know.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 MAX_EPOCHS = 15  # the exercise's rule; the compliance suite can only lower it
@@ -57,42 +59,64 @@ class Recipe:
     augment: Augment = field(default_factory=Augment)
 
     def __post_init__(self):
+        if not isinstance(self.augment, Augment):
+            raise RecipeError(f"recipe field 'augment' = {self.augment!r} must be an Augment; "
+                              f"build recipes from plain dicts with Recipe.from_dict")
+        a = self.augment
         checks = [
-            ("epochs", isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
+            ("epochs", lambda v: _integer(v) and 1 <= v <= MAX_EPOCHS,
              f"must be an integer from 1 to {MAX_EPOCHS} (the rule allows at most {MAX_EPOCHS} epochs)"),
-            ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1, "must be a positive integer"),
-            ("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
-            ("lr", self.lr > 0, "must be positive"),
-            ("momentum", 0 <= self.momentum < 1, "must lie in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, "must not be negative"),
-            ("schedule", self.schedule in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
-            ("step_size", isinstance(self.step_size, int) and self.step_size >= 1, "must be a positive integer"),
-            ("gamma", 0 < self.gamma <= 1, "must lie in (0, 1]"),
-            ("pct_start", 0 < self.pct_start < 1, "must lie in (0, 1)"),
-            ("anneal", self.anneal in ("cos", "linear"), "must be 'cos' or 'linear'"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1, "must lie in [0, 1)"),
-            ("std", self.std > 0, "must be positive"),
-            ("augment.rotate", 0 <= self.augment.rotate <= 180, "must lie in [0, 180] degrees"),
-            ("augment.translate", 0 <= self.augment.translate < 1, "must lie in [0, 1)"),
-            ("augment.scale", len(self.augment.scale) == 2 and 0 < self.augment.scale[0] <= self.augment.scale[1],
+            ("batch_size", lambda v: _integer(v) and v >= 1, "must be a positive integer"),
+            ("optimizer", lambda v: v in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
+            ("lr", lambda v: _number(v) and v > 0, "must be a positive finite number"),
+            ("momentum", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+            ("nesterov", lambda v: isinstance(v, bool), "must be true or false"),
+            ("betas", lambda v: len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v),
+             "must be two numbers (beta1, beta2), each in [0, 1)"),
+            ("weight_decay", lambda v: _number(v) and v >= 0, "must be a finite number >= 0"),
+            ("schedule", lambda v: v in SCHEDULES, f"must be one of {', '.join(SCHEDULES)}"),
+            ("step_size", lambda v: _integer(v) and v >= 1, "must be a positive integer"),
+            ("gamma", lambda v: _number(v) and 0 < v <= 1, "must lie in (0, 1]"),
+            ("pct_start", lambda v: _number(v) and 0 < v < 1, "must lie in (0, 1)"),
+            ("div_factor", lambda v: _number(v) and v > 0, "must be a positive finite number"),
+            ("final_div_factor", lambda v: _number(v) and v > 0, "must be a positive finite number"),
+            ("anneal", lambda v: v in ("cos", "linear"), "must be 'cos' or 'linear'"),
+            ("three_phase", lambda v: isinstance(v, bool), "must be true or false"),
+            ("label_smoothing", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+            ("mean", lambda v: _number(v), "must be a finite number"),
+            ("std", lambda v: _number(v) and v > 0, "must be a positive finite number"),
+            ("augment.rotate", lambda v: _number(v) and 0 <= v <= 180, "must lie in [0, 180] degrees"),
+            ("augment.translate", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+            ("augment.scale", lambda v: len(v) == 2 and all(_number(s) for s in v) and 0 < v[0] <= v[1],
              "must be (lo, hi) with 0 < lo <= hi"),
         ]
         for name, ok, why in checks:
-            if not ok:
-                value = getattr(self.augment, name.split(".")[1]) if "." in name else getattr(self, name)
+            value = getattr(a, name.split(".")[1]) if "." in name else getattr(self, name)
+            try:
+                good = bool(ok(value))
+            except TypeError:  # e.g. a string where a number belongs, or a number for a pair
+                good = False
+            if not good:
                 raise RecipeError(f"recipe field '{name}' = {value!r} {why}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise RecipeError("recipe field 'nesterov' needs optimizer 'sgd' with momentum > 0")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
+        if not isinstance(d, Mapping):
+            raise RecipeError(f"a recipe must be a dict of fields, not {type(d).__name__}")
         d = dict(d)
-        aug = d.pop("augment", {}) or {}
+        aug = d.pop("augment", None) or {}
+        if not isinstance(aug, Mapping):
+            raise RecipeError(f"recipe field 'augment' must be a dict of fields "
+                              f"(rotate, translate, scale), not {type(aug).__name__}")
+        aug = dict(aug)
         _refuse_unknown(cls, d, "")
         _refuse_unknown(Augment, aug, "augment.")
-        if "betas" in d:
+        # JSON and YAML give lists where the dataclass holds pairs.
+        if isinstance(d.get("betas"), list):
             d["betas"] = tuple(d["betas"])
-        if "scale" in aug:
+        if isinstance(aug.get("scale"), list):
             aug["scale"] = tuple(aug["scale"])
         return cls(**d, augment=Augment(**aug))
 
@@ -111,3 +135,11 @@ def _refuse_unknown(cls, d: dict, prefix: str) -> None:
             f"unknown recipe field {', '.join(repr(prefix + u) for u in unknown)}; "
             f"known fields: {', '.join(sorted(prefix + k for k in known if k != 'augment'))}"
         )
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # True is an int to Python, not here
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

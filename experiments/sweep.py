@@ -1,0 +1,139 @@
+"""Search over architectures x recipes x seeds with the harness's own engine, many runs at once.
+
+Each worker process trains one run at a time with the same `harness.engine.train` the
+compliance suite uses; the parent collects one JSON line per run. Used on a GPU machine:
+  python experiments/sweep.py --device cuda --workers 12 --budget-s 480 --out sweep.jsonl
+"""
+import argparse
+import itertools
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "experiments")]
+
+AUG_STD = dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08))
+AUG_LIGHT = dict(rotate=6.0, translate=0.05)
+RECIPES = {
+    "oc_sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4,
+                   schedule="onecycle", pct_start=0.25, augment=AUG_STD),
+    "oc_sgd_ls": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
+                      schedule="onecycle", pct_start=0.25, label_smoothing=0.05, augment=AUG_STD),
+    "oc_adam": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25, augment=AUG_STD),
+    "step_sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, schedule="step", step_size=8,
+                     gamma=0.1, augment=AUG_LIGHT),
+    "oc_sgd_light": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4,
+                         schedule="onecycle", pct_start=0.25, augment=AUG_LIGHT),
+    # second round: finish annealing earlier, so the last five epochs all run at a low rate
+    "oc_sgd_ls_lin": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
+                          schedule="onecycle", pct_start=0.2, anneal="linear", label_smoothing=0.05,
+                          augment=AUG_STD),
+    "oc_adam_lin": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.2, anneal="linear",
+                        label_smoothing=0.05, augment=AUG_STD),
+    "step4": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-5,
+                  schedule="step", step_size=4, gamma=0.25, label_smoothing=0.05, augment=AUG_STD),
+    # third round: lighter augmentation, since the tiny nets underfit (train < test accuracy)
+    "oc_sgd_ls_lin_light": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
+                                schedule="onecycle", pct_start=0.2, anneal="linear",
+                                label_smoothing=0.05, augment=AUG_LIGHT),
+    "oc_adam_lin_light": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.2,
+                              anneal="linear", label_smoothing=0.05, augment=AUG_LIGHT),
+    "oc_adam_light": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25,
+                          augment=AUG_LIGHT),
+}
+BASE = dict(epochs=15, batch_size=128)
+
+
+def jobs(archs, recipes, seeds):
+    # seed-major order: a budget that runs out still leaves every combination's first seeds
+    return [(a, r, s) for s in seeds for a, r in itertools.product(archs, recipes)]
+
+
+def worker(q_in, q_out, device, data_dir, limit_train, epochs, deadline):
+    import torch
+
+    from archs import ARCHS, SpecNet
+    from harness import data as mdata
+    from harness import engine
+    from harness.recipe import Recipe
+
+    torch.set_num_threads(1)
+    # CUDA kernels for max-pool backward may be flagged; numbers stay comparable across the sweep.
+    engine.deterministic = lambda dev: torch.use_deterministic_algorithms(True, warn_only=True)
+    mnist = mdata.load(data_dir)
+    durations = []
+    while True:
+        job = q_in.get()
+        if job is None:
+            return
+        arch, rname, seed = job
+        expected = sum(durations) / len(durations) if durations else 0
+        if time.time() + expected > deadline:
+            q_out.put({"arch": arch, "recipe": rname, "seed": seed, "skipped": "budget"})
+            continue
+        recipe = Recipe.from_dict({**BASE, **RECIPES[rname], **({"epochs": epochs} if epochs else {})})
+        t = time.time()
+        try:
+            model = engine.build(lambda: SpecNet(ARCHS[arch]), seed)
+            params = sum(p.numel() for p in model.parameters())
+            res = engine.train(model, recipe, mnist, seed, device, name=arch, limit_train=limit_train)
+            accs = [row.test_acc for row in res.epochs]
+            q_out.put({"arch": arch, "recipe": rname, "seed": seed, "params": params,
+                       "status": res.status, "test_acc": accs,
+                       "train_acc": [round(row.train_acc, 3) for row in res.epochs],
+                       "seconds": round(time.time() - t, 2)})
+        except Exception as e:
+            q_out.put({"arch": arch, "recipe": rname, "seed": seed, "error": f"{type(e).__name__}: {e}"})
+        durations.append(time.time() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--archs", default="x8,k8,q4,v4,p4")
+    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--budget-s", type=float, default=480)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--limit-train", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--out", default="sweep.jsonl")
+    ap.add_argument("--jobs", default="", help="arch:recipe:seed,... (overrides the product)")
+    a = ap.parse_args()
+    todo = jobs(a.archs.split(","), a.recipes.split(","), [int(s) for s in a.seeds.split(",")])
+    if a.jobs:  # an explicit list arch:recipe:seed,... instead of the full product
+        todo = [(j.split(":")[0], j.split(":")[1], int(j.split(":")[2])) for j in a.jobs.split(",")]
+    ctx = mp.get_context("spawn")
+    q_in, q_out = ctx.Queue(), ctx.Queue()
+    for j in todo:
+        q_in.put(j)
+    for _ in range(a.workers):
+        q_in.put(None)
+    deadline = time.time() + a.budget_s
+    procs = [ctx.Process(target=worker, args=(q_in, q_out, a.device, a.data_dir, a.limit_train,
+                                               a.epochs, deadline)) for _ in range(a.workers)]
+    for p in procs:
+        p.start()
+    with open(a.out, "w") as f:
+        for _ in range(len(todo)):
+            line = q_out.get()
+            f.write(json.dumps(line) + "\n")
+            f.flush()
+            if "test_acc" in line:
+                acc = line["test_acc"]
+                print(f"{line['arch']:4s} {line['recipe']:13s} s{line['seed']} p{line['params']} "
+                      f"last5 {min(acc[-5:]):.2f} final {acc[-1]:.2f} best {max(acc):.2f} {line['seconds']}s",
+                      flush=True)
+            elif "error" in line:
+                print("ERROR", line, flush=True)
+    for p in procs:
+        p.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The training engine on small data: it learns, it is deterministic, and divergence,
+Ctrl-C and a model that grows during training each end the run without losing epochs."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from harness import data, engine, rules
+from harness.recipe import Augment, Recipe
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a small shared machine, two threads spin against other work
+    and run tiny batches about ten times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def fake_mnist(n_train: int = 256, n_test: int = 128, seed: int = 0) -> data.MNIST:
+    """Random uint8 images; each carries its label as a bright column so there is signal."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        y = torch.randint(0, 10, (n,), generator=g)
+        x = torch.randint(0, 120, (n, 28, 28), generator=g, dtype=torch.uint8)
+        x[torch.arange(n), :, 4 + 2 * y] = 255
+        return x, y
+
+    tx, ty = split(n_train)
+    vx, vy = split(n_test)
+    return data.MNIST(tx, ty, vx, vy, folder=Path("synthetic"), source="synthetic")
+
+
+def small_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.1), nn.Linear(16 * 5 * 5, 10),
+    )
+
+
+AUGMENTED = Recipe(epochs=2, batch_size=64, optimizer="adam", lr=0.01,
+                   augment=Augment(rotate=10, translate=0.1, scale=(0.9, 1.1)))
+
+
+def numbers(result: engine.RunResult) -> list[dict]:
+    """Every per-epoch number except wall time."""
+    return [{k: v for k, v in dataclasses.asdict(row).items() if k != "seconds"} for row in result.epochs]
+
+
+def run(builder=small_net, recipe=AUGMENTED, mnist=None, seed=0, **kw) -> engine.RunResult:
+    model = engine.build(builder, seed)
+    return engine.train(model, recipe, mnist or fake_mnist(), seed, "cpu", name="test", **kw)
+
+
+# ---------------------------------------------------------------- learning
+
+def test_loss_falls_on_a_subset_of_real_mnist():
+    m = data.load()
+    subset = data.MNIST(m.train_images[:2048], m.train_labels[:2048], m.test_images[:1000],
+                        m.test_labels[:1000], m.folder, m.source)
+    result = run(recipe=AUGMENTED.replace(augment=Augment()), mnist=subset)
+    first, second = result.epochs
+    assert result.status == "completed" and result.error is None
+    assert second.train_loss < 0.6 * first.train_loss
+    chance = math.log(10)  # the loss of a uniform guess over ten classes
+    assert second.test_loss < 0.5 * chance
+    assert second.test_total == 1000 and second.test_acc == 100 * second.test_correct / 1000
+
+
+def test_result_records_the_run_and_its_environment():
+    recipe = AUGMENTED.replace(epochs=1)
+    result = run(recipe=recipe, seed=3, limit_train=100)
+    assert result.candidate == "test" and result.seed == 3 and result.device == "cpu"
+    assert result.torch == torch.__version__
+    assert result.threads == torch.get_num_threads() == 1
+    assert result.recipe == recipe.to_dict() and result.limit_train == 100
+    assert result.params == result.params_after == 80 + 16 + 1168 + 32 + 4010  # conv, BN, conv, BN, linear
+    assert result.seconds > 0 and result.setup_seconds > 0
+    assert [r.epoch for r in result.epochs] == [1] and result.final_acc == result.epochs[0].test_acc
+    back = engine.RunResult.from_dict(result.to_dict())
+    assert back == result
+
+
+def test_hooks_see_every_step_of_the_limited_set():
+    class Seen:
+        def __init__(self):
+            self.starts, self.steps, self.ends = [], [], []
+
+        def epoch_start(self, epoch, steps):
+            self.starts.append((epoch, steps))
+
+        def step(self, step, loss, correct, seen):
+            self.steps.append((step, seen))
+
+        def epoch_end(self, row):
+            self.ends.append(row.epoch)
+
+    hooks = Seen()
+    run(recipe=AUGMENTED.replace(batch_size=64), limit_train=150, hooks=hooks)
+    # 150 images in batches of 64: 64, 64 and a final 22, in each of 2 epochs.
+    assert hooks.starts == [(1, 3), (2, 3)] and hooks.ends == [1, 2]
+    assert hooks.steps == [(0, 64), (1, 64), (2, 22)] * 2
+
+
+# ---------------------------------------------------------------- determinism
+
+def test_same_seed_gives_identical_numbers():
+    a, b = run(seed=5), run(seed=5)
+    assert numbers(a) == numbers(b) and len(a.epochs) == 2
+
+
+def test_different_seeds_give_different_numbers():
+    a, b = run(seed=5), run(seed=6)
+    assert [r["train_loss"] for r in numbers(a)] != [r["train_loss"] for r in numbers(b)]
+
+
+def test_resume_after_epoch_one_gives_the_uninterrupted_numbers():
+    recipe = AUGMENTED.replace(epochs=3, optimizer="sgd", lr=0.05, momentum=0.9,
+                               schedule="onecycle")
+    states = []
+
+    def keep(state):  # a deep copy, as if written to disk: the live tensors move on
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        states.append(torch.load(buf, weights_only=False))
+
+    whole = run(recipe=recipe, seed=2, checkpoint=keep)
+    assert len(states) == 3 and whole.status == "completed"
+    resumed = run(recipe=recipe, seed=2, resume=copy.deepcopy(states[0]))
+    assert numbers(resumed) == numbers(whole)
+
+
+# ---------------------------------------------------------------- failures that keep the finished epochs
+
+class GoesNaN(nn.Module):
+    """A working model until its `after`-th training forward; then every output is NaN."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.net, self.after, self.calls = small_net(), after, 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.after:
+                out = out * float("nan")
+        return out
+
+
+def test_non_finite_loss_stops_the_run_naming_epoch_and_step():
+    # 256 images in batches of 64: 4 steps per epoch, so the 6th step is epoch 2, step 2.
+    result = run(builder=lambda: GoesNaN(after=5), recipe=AUGMENTED.replace(epochs=3))
+    assert result.status == "diverged"
+    assert "non-finite loss at epoch 2, step 2 of 4" in result.error
+    assert [r.epoch for r in result.epochs] == [1] and math.isfinite(result.epochs[0].train_loss)
+    verdict = rules.judge(result, rules.Rules(), epochs_planned=3)
+    assert not verdict.passed and any("run diverged" in f for f in verdict.failures)
+
+
+def test_exploding_learning_rate_diverges_in_epoch_one():
+    def mlp():
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    result = run(builder=mlp, recipe=Recipe(epochs=2, batch_size=32, lr=1e30, momentum=0.0))
+    assert result.status == "diverged" and result.epochs == []
+    assert "non-finite loss at epoch 1, step" in result.error
+
+
+class StopIn:
+    """A reporter whose user presses Ctrl-C at a chosen point."""
+
+    def __init__(self, epoch: int, step: int | None = None):
+        self.epoch, self.at_step, self.current = epoch, step, 0
+
+    def epoch_start(self, epoch, steps):
+        self.current = epoch
+        if epoch == self.epoch and self.at_step is None:
+            raise KeyboardInterrupt
+
+    def step(self, step, loss, correct, seen):
+        if self.current == self.epoch and step == self.at_step:
+            raise KeyboardInterrupt
+
+    def epoch_end(self, row):
+        pass
+
+
+@pytest.mark.parametrize("where", [StopIn(2), StopIn(2, step=1)], ids=["epoch-start", "mid-epoch"])
+def test_ctrl_c_in_epoch_two_keeps_epoch_one(where):
+    with pytest.raises(engine.TrainingInterrupted) as info:
+        run(recipe=AUGMENTED.replace(epochs=3), hooks=where)
+    result = info.value.result
+    assert isinstance(info.value, KeyboardInterrupt)  # an outer handler still sees Ctrl-C
+    assert result.status == "interrupted" and "1 finished epochs" in result.error
+    assert [r.epoch for r in result.epochs] == [1]
+    assert result.params_after == result.params
+    assert numbers(result) == numbers(run(recipe=AUGMENTED.replace(epochs=1)))
+
+
+class Grows(nn.Module):
+    """Registers a new parameter on its third training forward: the count must not pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.calls = small_net(), 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == 3:
+                self.extra = nn.Parameter(torch.zeros(25))
+        return self.net(x)
+
+
+def test_model_that_adds_a_parameter_fails_the_rules():
+    result = run(builder=Grows)
+    assert result.status == "completed"
+    assert result.params_after == result.params + 25
+    verdict = rules.judge(result, rules.Rules(), epochs_planned=2)
+    assert not verdict.passed
+    changed = [f for f in verdict.failures if "parameter count changed" in f]
+    assert changed == [f"test seed 0: parameter count changed during training "
+                       f"({result.params:,} -> {result.params + 25:,})"]
+
+
+# ---------------------------------------------------------------- devices and seeds
+
+def test_build_uses_the_harness_seed():
+    a, b, c = engine.build(small_net, 1), engine.build(small_net, 1), engine.build(small_net, 2)
+    assert torch.equal(a[0].weight, b[0].weight) and not torch.equal(a[0].weight, c[0].weight)
+
+
+def test_resolve_device_refuses_unknown_and_unavailable_devices():
+    assert engine.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        engine.resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="--device cpu"):
+            engine.resolve_device("cuda")
