@@ -25,18 +25,23 @@ _REGISTRY: dict[str, Candidate] = {}
 def register_model(*, recipe: dict, complies: bool):
     """Decorator: `@register_model(recipe=dict(...), complies=True)` over `def name(): ...`."""
     def wrap(fn):
-        name = fn.__name__
+        name, file = fn.__name__, fn.__code__.co_filename
         if name in _REGISTRY:
-            raise ValueError(f"candidate name {name!r} is registered twice "
-                             f"({_REGISTRY[name].file} and {fn.__code__.co_filename}); rename one")
-        _REGISTRY[name] = Candidate(name, fn, dict(recipe), bool(complies), fn.__code__.co_filename)
+            # Neither version runs: whichever file sorted first must not win silently.
+            first = _REGISTRY[name].file
+            why = f"candidate name {name!r} is registered twice ({first} and {file}); rename one"
+            _REGISTRY[name] = Candidate(name, None, {}, True, file, why)
+            raise ValueError(why)
+        _REGISTRY[name] = Candidate(name, fn, dict(recipe), bool(complies), file)
         return fn
     return wrap
 
 
 def register_broken(name: str, file: str, error: str) -> None:
     """A file that failed to import still appears, as a candidate that fails with its error."""
-    _REGISTRY.setdefault(name, Candidate(name, None, {}, True, file, error))
+    if name in _REGISTRY and _REGISTRY[name].error is None:
+        name = f"{name}[{file}]"  # keep both: the good candidate and this file's error
+    _REGISTRY[name] = Candidate(name, None, {}, True, file, error)
 
 
 def list_models(pattern: str = "*") -> list[str]:

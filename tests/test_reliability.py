@@ -441,13 +441,21 @@ BROKEN = {
         def raising_builder():
             raise RuntimeError("builder exploded")
         """),
+    "a_twin.py": textwrap.dedent("""\
+        from models.registry import register_model
+
+
+        @register_model(recipe=dict(epochs=1), complies=False)
+        def twin():
+            raise AssertionError("a name registered twice must not run either version")
+        """),
     "zz_duplicate.py": textwrap.dedent("""\
         from models.registry import register_model
 
 
         @register_model(recipe=dict(epochs=1), complies=False)
-        def model1():
-            raise AssertionError("the second model1 must never be registered")
+        def twin():
+            raise AssertionError("a name registered twice must not run either version")
         """),
 }
 
@@ -458,7 +466,7 @@ PROBE = textwrap.dedent("""\
     for n in out["names"]:
         c = get_candidate(n)
         out["errors"][n] = c.error
-    for n in ("raising_builder", "broken_syntax", "model1"):
+    for n in ("raising_builder", "broken_syntax", "twin", "model1"):
         try:
             m = create_model(n)
             out["calls"][n] = sum(p.numel() for p in m.parameters())
@@ -488,9 +496,12 @@ def test_broken_candidate_files_fail_alone(tmp_path):
     assert errors["broken_import"].startswith("ModuleNotFoundError: No module named 'no_such_package_xyz'")
     assert "broken_import.py:2" in errors["broken_import"]
     assert "registered twice" in errors["zz_duplicate"] and "zz_duplicate.py" in errors["zz_duplicate"]
+    assert "registered twice" in errors["twin"]
+    assert "a_twin.py" in errors["twin"] and "zz_duplicate.py" in errors["twin"]
     assert errors["raising_builder"] is None and errors["model1"] is None
 
     calls = out["calls"]
     assert calls["raising_builder"] == "RuntimeError: builder exploded"
     assert calls["broken_syntax"].startswith("ImportError: candidate 'broken_syntax' could not be imported")
+    assert calls["twin"].startswith("ImportError: candidate 'twin' could not be imported")
     assert calls["model1"] == 10790  # the others still build

@@ -1,0 +1,113 @@
+"""The speed benchmark: one candidate's 15-epoch run through the course pipeline (PIL
+transforms + DataLoader) and through mnist8k's tensor path, on the same machine in one run.
+
+Each pipeline runs in its own process so each peak RSS is its own; the course pipeline is
+timed over a few epochs and scaled to the recipe's epochs, as the report says.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from . import engine
+from .data import MNIST
+from .recipe import Recipe
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def _gpu_peak_mb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def tensor_pipeline(builder, recipe: Recipe, data: MNIST, seed: int, device: torch.device) -> dict:
+    """mnist8k's path exactly as `pytest -m compliance` runs it: engine.train, all epochs."""
+    t0 = time.perf_counter()
+    model = engine.build(builder, seed)
+    result = engine.train(model, recipe, data, seed, device)
+    wall = time.perf_counter() - t0
+    per_epoch = [row.seconds for row in result.epochs]
+    return {
+        "pipeline": "mnist8k tensor path (engine.train)",
+        "epochs_timed": len(per_epoch), "epochs": recipe.epochs, "scaled": False,
+        "seconds_per_epoch": sum(per_epoch) / len(per_epoch),
+        "total_seconds": result.seconds, "warmup_seconds": result.setup_seconds,
+        "wall_seconds": wall,
+        "images_per_second": len(data.train_images) * len(per_epoch) / result.seconds,
+        "final_test_acc": result.final_acc, "test_accs": [row.test_acc for row in result.epochs],
+        "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": _gpu_peak_mb(device),
+    }
+
+
+def course_pipeline(builder, recipe: Recipe, data_dir, seed: int, device: torch.device,
+                    epochs_timed: int = 1) -> dict:
+    """The course notebooks' loop: torchvision MNIST, PIL RandomRotation, ToTensor, Normalize,
+    DataLoader(shuffle=True), a test pass per epoch; same model, optimizer and schedule."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    t0 = time.perf_counter()
+    rot = recipe.augment.rotate or 7.0  # the course rotates by +-7 degrees when a recipe does not
+    train_tf = transforms.Compose([
+        transforms.RandomRotation((-rot, rot), fill=(0,)),
+        transforms.ToTensor(), transforms.Normalize((recipe.mean,), (recipe.std,))])
+    test_tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((recipe.mean,), (recipe.std,))])
+    train_set = datasets.MNIST(str(data_dir), train=True, download=False, transform=train_tf)
+    test_set = datasets.MNIST(str(data_dir), train=False, download=False, transform=test_tf)
+    torch.manual_seed(seed)
+    loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True)
+    test_loader = DataLoader(test_set, batch_size=1000, shuffle=False)
+    model = engine.build(builder, seed).to(device)
+    opt = engine.make_optimizer(model, recipe)
+    sched, per_step = engine.make_schedule(opt, recipe, len(loader))
+    warmup = time.perf_counter() - t0
+
+    epoch_seconds, accs = [], []
+    for _ in range(epochs_timed):
+        t = time.perf_counter()
+        model.train()
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(model(x), y, label_smoothing=recipe.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if per_step:
+                sched.step()
+        if sched is not None and not per_step:
+            sched.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in test_loader:
+                correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        epoch_seconds.append(time.perf_counter() - t)
+        accs.append(100.0 * correct / len(test_set))
+    per_epoch = sum(epoch_seconds) / len(epoch_seconds)
+    return {
+        "pipeline": "course: torchvision MNIST + PIL RandomRotation + DataLoader",
+        "epochs_timed": epochs_timed, "epochs": recipe.epochs, "scaled": epochs_timed < recipe.epochs,
+        "seconds_per_epoch": per_epoch,
+        "total_seconds": per_epoch * recipe.epochs, "warmup_seconds": warmup,
+        "wall_seconds": time.perf_counter() - t0,
+        "images_per_second": len(train_set) / per_epoch,
+        "final_test_acc": accs[-1], "test_accs": accs,
+        "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": _gpu_peak_mb(device),
+    }
+
+
+def ratio(course: dict, tensor: dict) -> float:
+    return course["total_seconds"] / tensor["total_seconds"] if tensor["total_seconds"] else math.nan

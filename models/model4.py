@@ -1,0 +1,42 @@
+"""model4: the frontier, 3,982 parameters: depthwise-separable blocks after one max-pool.
+
+Claim: see `complies` below; evidence in results/evidence/model4-seed*.json, from
+  pytest -m compliance --candidates model4 --seeds 0,1,2 --results-dir results/evidence
+"""
+import torch.nn as nn
+
+from models.registry import register_model
+
+
+def conv_bn(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def separable(cin, cout, padding=0):
+    """3x3 depthwise then 1x1 pointwise: 9*cin + cin*cout weights instead of 9*cin*cout."""
+    return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=padding, groups=cin, bias=False),
+                         nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class Model4(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # Full convolutions where channels are few and the strokes are found: 28 -> 24, RF 5.
+        self.block1 = nn.Sequential(conv_bn(1, 10), conv_bn(10, 12))
+        self.pool = nn.MaxPool2d(2)  # 24 -> 12, RF 6
+        self.block2 = nn.Sequential(separable(12, 16), separable(16, 20), separable(20, 24),  # 12 -> 6
+                                    separable(24, 28, padding=1))  # RF 22 at 6x6
+        self.head = nn.Conv2d(28, 10, 1, bias=False)
+
+    def forward(self, x):
+        x = self.block2(self.pool(self.block1(x)))
+        return self.head(x.mean((2, 3), keepdim=True)).flatten(1)
+
+
+@register_model(complies=True, recipe=dict(
+    epochs=15, batch_size=128, optimizer="adam", lr=0.01,
+    schedule="onecycle", pct_start=0.3, three_phase=True, anneal="linear",
+    augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
+))
+def model4():
+    return Model4()
