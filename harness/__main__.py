@@ -1,25 +1,28 @@
-"""The command line, `python -m harness data|list|train|summary`: the reporting layer that
-joins the harness to the candidates in models/, and the only harness module importing them."""
+"""The command line, `python -m harness data|list|train|summary|eval|report`: the reporting
+layer that joins the harness to the candidates in models/, and the only harness module importing them."""
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import math
 import shlex
 import signal
 import sys
 from pathlib import Path
 
+import torch
 from tabulate import tabulate
 
-from . import anatomy, engine
+from . import anatomy, engine, report
 from .data import DIGESTS, DataError, default_data_dir, load, prepare
 from .engine import RunResult, TrainingInterrupted
 from .probe import CandidateError, count_parameters, materialise
 from .progress import ProgressHooks, format_epoch_log
 from .recipe import Recipe, RecipeError
-from .results import (CheckpointError, check_writable, default_results_dir, load_checkpoint,
-                      run_record, save_checkpoint, torch_save, write_json, write_text)
+from .results import (EVIDENCE_DIR, REPO_ROOT, CheckpointError, check_writable, default_results_dir,
+                      load_checkpoint, run_record, save_checkpoint, torch_save, write_json, write_text)
 from .rules import Rules, judge
 
 EXIT_ERROR = 2  # bad input: nothing was run
@@ -140,19 +143,184 @@ def _shape_text(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def _pair_text(pair) -> str:
+    """7 for a square window, 7x5 otherwise, ? when it could not be followed."""
+    if pair is None:
+        return "?"
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
 def cmd_summary(args) -> int:
     cand = _candidate(args.name)
     model = _build(cand, 0)
-    rows = anatomy.layers(model)
-    table = [[r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}"] for r in rows]
-    print(tabulate(table, headers=["layer", "type", "output shape", "parameters"],
-                   colalign=("left", "left", "left", "right")))
+    found = anatomy.inspect(model)
+    rows = found.rows
+    table = [[r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}", _pair_text(r.rf),
+              _pair_text(r.jump), f"{r.macs:,}"] for r in rows]
+    print(tabulate(table, headers=["layer", "type", "output shape", "parameters", "RF", "jump", "MACs"],
+                   colalign=("left", "left", "left", "right", "right", "right", "right")))
     total = count_parameters(model)
     trainable = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values() if p.requires_grad)
     print(f"total: {total:,} parameters ({trainable:,} trainable) in {len(rows)} layers")
-    unseen = total - sum(r.params for r in rows)
+    unseen = total - found.params
     if unseen:
         print(f"note: {unseen:,} parameters sit in modules the forward pass never calls")
+    print(f"multiply-accumulates per image: {found.macs:,} (Conv2d and Linear only; BatchNorm, ReLU, "
+          f"pooling and every other layer count 0)")
+    height, width = found.input_size
+    if found.head_rf is None:
+        print("receptive field at the head: unknown (a layer changes the map in a way the summary "
+              "cannot follow; see harness/anatomy.py)")
+    else:
+        print(f"receptive field at the head: {found.head_rf[0]}x{found.head_rf[1]} pixels; covers the "
+              f"{height}x{width} input: {'yes' if found.covers else 'no'}")
+    print("RF: input pixels one output position sees (padding included); jump: input pixels between\n"
+          "neighbouring positions. A global mean, an adaptive pooling to 1x1 or a Linear on the whole\n"
+          "map counts as a window over the whole map.")
+    return 0
+
+
+# ---------------------------------------------------------------- eval
+
+def _load_weights(cand, path: Path):
+    """The candidate built fresh with the state dict at `path`; one clear error otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"no weights file {path}; `train` saves them beside its record as NAME-seedN.pt")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # the unpickler fails in many ways on a damaged or foreign file
+        raise CLIError(f"{path} cannot be read as weights ({type(e).__name__}: {_one_line(e)})") from None
+    if isinstance(state, dict) and {"schema", "key", "state"} <= set(state):
+        raise CLIError(f"{path} is a training checkpoint, not weights; continue it with `train --resume`, "
+                       f"or give the .pt written beside a finished run's record")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CLIError(f"{path} holds no state dict (a dict of tensors); give the .pt written beside a run record")
+    model = _build(cand, 0)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k}: {list(state[k].shape)} in the file, {list(expected[k].shape)} in the model"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} tensor{'s' if len(shapes) != 1 else ''} differ in shape "
+                         f"({'; '.join(shapes[:2])}{'; ...' if len(shapes) > 2 else ''})")
+        if missing:
+            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}"
+                         f"{', ...' if len(unexpected) > 3 else ''})")
+        raise CLIError(f"the weights in {path} do not fit {cand.name}: {', '.join(parts)}; "
+                       f"were they saved from another candidate, or before its code changed?")
+    model.load_state_dict(state)
+    return model
+
+
+def _record_beside(path: Path, name: str) -> tuple[dict | None, str | None]:
+    """The run record next to the weights, or why it cannot be compared."""
+    beside = Path(path).with_suffix(".json")
+    if not beside.exists():
+        return None, None
+    try:
+        rec = json.loads(beside.read_text(encoding="utf-8"))
+        res = rec["result"]
+        last = res["epochs"][-1]
+        int(last["test_correct"]), int(last["test_total"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError) as e:
+        return None, f"{_shown(beside)} cannot be used for a comparison ({type(e).__name__}: {_one_line(e)})"
+    if res.get("candidate") != name:
+        return None, f"{_shown(beside)} is a record of {res.get('candidate')!r}, not {name!r}; not compared"
+    return rec, None
+
+
+def compare_with_record(record: dict, correct: int, total: int, where: str, device, recipe: Recipe) -> list[str]:
+    """Lines saying whether a re-evaluation reproduces the run's final accuracy, and if not,
+    what differs between the run and this evaluation."""
+    res = record["result"]
+    last = res["epochs"][-1]
+    where = f"{where}, epoch {last.get('epoch', len(res['epochs']))}"
+    if last["test_correct"] == correct and last["test_total"] == total:
+        return [f"matches the run's final accuracy ({last['test_correct']}/{last['test_total']} in {where})"]
+    lines = [f"differs from the run's final accuracy: {correct}/{total} here, "
+             f"{last['test_correct']}/{last['test_total']} in {where} ({correct - last['test_correct']:+d} images)"]
+    run_recipe = res.get("recipe") or {}
+    if (run_recipe.get("mean"), run_recipe.get("std")) != (recipe.mean, recipe.std):
+        lines.append(f"  the run normalised with mean {run_recipe.get('mean')} and std {run_recipe.get('std')}, "
+                     f"the candidate's recipe now with {recipe.mean} and {recipe.std}")
+    with contextlib.suppress(RuntimeError, TypeError):
+        ran_on = torch.device(res.get("device"))
+        if ran_on.type != torch.device(device).type:
+            lines.append(f"  the run was scored on {ran_on}, this on {device}; "
+                         f"rerun with --device {ran_on.type} to compare like with like")
+    return lines
+
+
+def cmd_eval(args) -> int:
+    cand = _candidate(args.name)
+    recipe = _recipe(cand, None)
+    device = _device(args.device)
+    model = _load_weights(cand, args.weights)
+    record, problem = _record_beside(args.weights, cand.name)
+    data = load(args.data_dir)
+    engine.deterministic(device)
+    model.to(device)
+    images = engine.normalise(data.test_images.to(device), recipe)
+    labels = data.test_labels.to(device)
+    loss_sum, correct, predicted = report.score(model, images, labels)
+    total = len(labels)
+    print(f"{cand.name} with weights {_shown(Path(args.weights))} on {device}, normalised by the recipe's "
+          f"mean {recipe.mean} and std {recipe.std}")
+    print(f"test accuracy {100.0 * correct / total:.2f}% ({correct}/{total}), "
+          f"average loss {loss_sum / total:.4f}")
+    if problem:
+        print(f"note: {problem}")
+    if record is not None:
+        where = _shown(Path(args.weights).with_suffix(".json"))
+        print("\n".join(compare_with_record(record, correct, total, where, device, recipe)))
+    matrix = report.confusion(labels, predicted)
+    print()
+    print("confusion matrix (rows: true digit, columns: predicted digit)")
+    print(report.confusion_table(matrix))
+    print()
+    print("per-class accuracy")
+    print(report.per_class_table(matrix))
+    return 0
+
+
+# ---------------------------------------------------------------- report
+
+def cmd_report(args, command: str) -> int:
+    from models import get_candidate, list_models
+    rules = Rules()
+    if not 1 <= args.last_k <= rules.max_epochs:
+        raise CLIError(f"--last-k must lie in 1..{rules.max_epochs}, got {args.last_k}")
+    out = Path(args.out)
+    cfg = report.ReportConfig(
+        results_dir=Path(args.results_dir), plots_dir=out,
+        document=Path(args.doc) if args.doc else out.parent / "EXPERIMENTS.md",
+        notes_dir=Path(args.notes_dir), search_dir=Path(args.search_dir),
+        rules=dataclasses.replace(rules, last_k=args.last_k))
+
+    def load_model(name: str, path: Path):
+        try:
+            return _load_weights(_candidate(name), path)
+        except (CLIError, CandidateError) as e:
+            raise ValueError(str(e)) from None
+
+    files = {name: Path(get_candidate(name).file) for name in list_models()}
+    try:
+        done = report.build(cfg, load_model=load_model, test_set=lambda: load(args.data_dir),
+                            model_files=files, command=command)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    for warning in done.warnings:
+        print(f"warning: {_one_line(warning)}", file=sys.stderr, flush=True)
+    print(f"reported {len(done.candidates)} candidate{'s' if len(done.candidates) != 1 else ''} "
+          f"({', '.join(done.candidates)}) from {_shown(cfg.results_dir)}")
+    for path in done.written:
+        print(f"wrote {_shown(path)}")
     return 0
 
 
@@ -300,8 +468,31 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
 
-    s = sub.add_parser("summary", help="per-layer table of a candidate")
+    s = sub.add_parser("summary", help="per-layer table of a candidate: shapes, parameters, "
+                                       "receptive field and multiply-accumulates")
     s.add_argument("name", help="a candidate (see `list`)")
+
+    e = sub.add_parser("eval", help="score saved weights on the test set, with the confusion matrix")
+    e.add_argument("name", help="a candidate (see `list`)")
+    e.add_argument("--weights", type=Path, required=True, metavar="PATH",
+                   help="a state dict, as `train` saves beside its record (NAME-seedN.pt)")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    e.add_argument("--data-dir", **data_dir)
+
+    r = sub.add_parser("report", help="pictures and results/EXPERIMENTS.md from the result files")
+    r.add_argument("--results-dir", type=Path, default=EVIDENCE_DIR, metavar="DIR",
+                   help="run records to report (default: results/evidence)")
+    r.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "plots", metavar="DIR",
+                   help="folder for the PNG files (default: results/plots)")
+    r.add_argument("--doc", type=Path, default=None, metavar="PATH",
+                   help="the Markdown written (default: EXPERIMENTS.md in the folder above --out)")
+    r.add_argument("--last-k", type=int, default=Rules.last_k, metavar="K",
+                   help=f"epochs at the end that must each reach the target (default: {Rules.last_k})")
+    r.add_argument("--notes-dir", type=Path, default=REPO_ROOT / "experiments" / "chain", metavar="DIR",
+                   help="hand-written NAME.md with ## Target and ## Analysis (default: experiments/chain)")
+    r.add_argument("--search-dir", type=Path, default=REPO_ROOT / "results" / "search", metavar="DIR",
+                   help="sweep logs *.jsonl for the search tables (default: results/search)")
+    r.add_argument("--data-dir", **data_dir)
     return p
 
 
@@ -316,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "summary":
             return cmd_summary(args)
+        if args.command == "eval":
+            return cmd_eval(args)
+        if args.command == "report":
+            return cmd_report(args, command)
         with _sigterm_interrupts():
             return cmd_train(args, command)
     except (CLIError, DataError, RecipeError, CandidateError, CheckpointError) as e:

@@ -158,10 +158,12 @@ def normalise(images_u8: torch.Tensor, r: Recipe) -> torch.Tensor:
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
     """(summed cross-entropy, correct count) over already-normalised images."""
     model.eval()
+    layout = memory_format(images.device)  # the training layout, so re-evaluation gives the same sums
+    model.to(memory_format=layout)
     loss = torch.zeros((), device=images.device, dtype=torch.float64)
     correct = torch.zeros((), device=images.device, dtype=torch.int64)
     for i in range(0, len(images), EVAL_BATCH):
-        out = model(images[i:i + EVAL_BATCH]).float()
+        out = model(images[i:i + EVAL_BATCH].contiguous(memory_format=layout)).float()
         y = labels[i:i + EVAL_BATCH]
         loss += F.cross_entropy(out, y, reduction="sum").double()
         correct += (out.argmax(1) == y).sum()

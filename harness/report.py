@@ -1,0 +1,590 @@
+"""The experiments report: pictures and results/EXPERIMENTS.md regenerated from run records,
+hand-written notes and GPU search logs, plus the confusion of a model's test predictions.
+Builds files and strings and returns warnings; the command line prints them."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+from tabulate import tabulate
+
+from . import plots
+from .engine import RunResult, evaluate, normalise
+from .progress import format_epoch_log
+from .recipe import Recipe, RecipeError
+from .results import EVIDENCE_DIR, REPO_ROOT, load_records, write_text
+from .rules import Rules, Verdict, judge
+
+TRAIN_IMAGES = 60_000  # MNIST's training set: the steps per epoch shown in the logs follow from it
+CLASSES = 10
+
+# Reported elsewhere for the same exercise and not rerun here: context for the chain's numbers.
+PUBLIC_RESULTS = (
+    (7874, "every epoch from 8 to 15 \u2265 99.41", "99.48"),
+    (7918, "last 7 epochs \u2265 99.41", "99.52"),
+    (6188, "last 5 epochs \u2265 99.44", "99.54"),
+    (5196, "last 4 epochs: 99.40, 99.43, 99.40, 99.40", "-"),
+)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Where `python -m harness report` reads and writes, and how it judges."""
+
+    results_dir: Path = EVIDENCE_DIR  # run records (*.json), with their weights (.pt) beside them
+    plots_dir: Path = REPO_ROOT / "results" / "plots"  # the PNG files
+    document: Path = REPO_ROOT / "results" / "EXPERIMENTS.md"  # the Markdown, linking the plots
+    notes_dir: Path = REPO_ROOT / "experiments" / "chain"  # NAME.md: ## Target and ## Analysis prose
+    search_dir: Path = REPO_ROOT / "results" / "search"  # *.jsonl sweep logs, one run per line
+    rules: Rules = Rules()  # the thresholds each record is judged by again (K may differ from the run's)
+    search_last_k: int = 5  # window for the search tables: longer than K, as the public results use
+    max_misclassified: int = 48  # digits in each grid
+
+
+# A callable that returns the candidate `name` built with the weights at `path` (on the CPU),
+# or raises ValueError saying why it cannot.
+ModelLoader = Callable[[str, Path], nn.Module]
+
+
+# ---------------------------------------------------------------- predictions
+
+class _Recorder(nn.Module):
+    """Passes batches through to `model` and keeps each batch's predicted classes."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.predicted: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        self.predicted.append(out.float().argmax(1))
+        return out
+
+
+def score(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int, torch.Tensor]:
+    """engine.evaluate's (summed loss, correct count) on already-normalised images, and the
+    predicted class of every image, from the same single pass."""
+    recorder = _Recorder(model)
+    loss, correct = evaluate(recorder, images, labels)
+    predicted = torch.cat(recorder.predicted) if recorder.predicted else labels.new_zeros(0)
+    return loss, correct, predicted
+
+
+def confusion(labels: torch.Tensor, predicted: torch.Tensor, classes: int = CLASSES) -> list[list[int]]:
+    """Counts [true][predicted]."""
+    flat = torch.bincount(labels.cpu() * classes + predicted.cpu(), minlength=classes * classes)
+    return flat.view(classes, classes).tolist()
+
+
+def confusion_table(matrix: list[list[int]], tablefmt: str = "simple") -> str:
+    rows = [[i, *(f"{n:,}" for n in row)] for i, row in enumerate(matrix)]
+    headers = ["true \\ predicted", *map(str, range(len(matrix)))]
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, colalign=("right",) * (len(matrix) + 1),
+                    disable_numparse=True)
+
+
+def per_class_table(matrix: list[list[int]], tablefmt: str = "simple") -> str:
+    """Accuracy per true digit, and the digit it is most often taken for."""
+    rows = []
+    for i, row in enumerate(matrix):
+        total, right = sum(row), row[i]
+        wrong = [(n, j) for j, n in enumerate(row) if j != i and n]
+        worst = max(wrong) if wrong else None
+        rows.append([i, f"{total:,}", f"{right:,}", f"{100.0 * right / total:.2f}" if total else "",
+                     f"{worst[1]} ({worst[0]})" if worst else "-"])
+    return tabulate(rows, headers=["digit", "images", "correct", "accuracy %", "most taken for (times)"],
+                    tablefmt=tablefmt, colalign=("right", "right", "right", "right", "left"),
+                    disable_numparse=True)
+
+
+# ---------------------------------------------------------------- run records
+
+@dataclass
+class SeedRun:
+    seed: int
+    result: RunResult
+    verdict: Verdict  # judged again by ReportConfig.rules
+    path: Path | None  # the record file; the weights lie beside it as .pt
+
+    @property
+    def test_acc(self) -> list[float]:
+        return [row.test_acc for row in self.result.epochs]
+
+    @property
+    def label(self) -> str:
+        res = self.result
+        if res.status != "completed":
+            return res.status
+        if res.limit_train is not None:
+            return f"smoke ({res.limit_train:,} images)"
+        return "completed"
+
+
+@dataclass
+class CandidateRuns:
+    name: str
+    runs: list[SeedRun] = field(default_factory=list)  # by seed
+
+    @property
+    def params(self) -> int:
+        return self.runs[0].result.params
+
+    @property
+    def trained(self) -> list[SeedRun]:
+        return [r for r in self.runs if r.result.epochs]
+
+    @property
+    def passed(self) -> int:
+        return sum(r.verdict.passed for r in self.runs)
+
+    def min_last_k(self) -> list[float]:
+        return [r.verdict.min_last_k for r in self.runs if r.verdict.min_last_k is not None]
+
+    def finals(self) -> list[float]:
+        return [r.result.final_acc for r in self.trained]
+
+
+def natural_key(name: str):
+    """model2 before model10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _record_paths(folder: Path, records: list[dict], warnings: list[str]) -> list[Path | None]:
+    """The file each record came from: load_records reads the folder's *.json in name order
+    and names every file it skips, so the rest line up with the records."""
+    skipped = {w.split(": skipped", 1)[0] for w in warnings}
+    kept = [p for p in sorted(Path(folder).glob("*.json")) if str(p) not in skipped]
+    if len(kept) == len(records):
+        return kept
+    return [None] * len(records)  # the folder changed while it was read; weights are then not found
+
+
+def gather(folder: Path, rules: Rules) -> tuple[list[CandidateRuns], list[str]]:
+    """Every usable record in `folder`, judged by `rules`, grouped by candidate and sorted."""
+    records, warnings = load_records(folder)
+    paths = _record_paths(folder, records, warnings)
+    by_name: dict[str, CandidateRuns] = {}
+    seen: dict[tuple[str, int], Path | None] = {}
+    for rec, path in zip(records, paths):
+        result = RunResult.from_dict(rec["result"])
+        key = (result.candidate, result.seed)
+        if key in seen:
+            warnings.append(f"{path}: skipped, a second record of {result.candidate} seed {result.seed} "
+                            f"(the first is {seen[key]})")
+            continue
+        seen[key] = path
+        planned = (result.recipe or {}).get("epochs")
+        verdict = judge(result, rules, planned if isinstance(planned, int) else None)
+        by_name.setdefault(result.candidate, CandidateRuns(result.candidate)).runs.append(
+            SeedRun(result.seed, result, verdict, path))
+    for cand in by_name.values():
+        cand.runs.sort(key=lambda r: r.seed)
+    return [by_name[n] for n in sorted(by_name, key=natural_key)], warnings
+
+
+# ---------------------------------------------------------------- notes
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?(?![\w])")
+
+
+def read_notes(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The `## Target` and `## Analysis` sections of a notes file ("(no notes)" when absent),
+    and a warning for each hand-typed number: numbers belong to the generated parts."""
+    sections = {"target": "(no notes)", "analysis": "(no notes)"}
+    if not path.exists():
+        return sections, []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return sections, [f"{path}: notes not read ({e}); written as (no notes)"]
+    current, found = None, {}
+    for line in text.splitlines():
+        heading = re.match(r"^##\s+(.+?)\s*#*\s*$", line)
+        if heading and not line.startswith("###"):
+            current = heading.group(1).strip().lower()
+            found.setdefault(current, [])
+            continue
+        if current is not None:
+            found[current].append(line)
+    warnings = []
+    for key in sections:
+        body = "\n".join(found.get(key, [])).strip()
+        if body:
+            sections[key] = body
+            prose = re.sub(r"`[^`]*`", "", body)  # code spans may name files and layers
+            numbers = _NUMBER.findall(prose)
+            if numbers:
+                shown = ", ".join(dict.fromkeys(numbers))
+                warnings.append(f"{path}: ## {key.title()} types numbers by hand ({shown}); "
+                                f"the report generates every number, so write the prose without them")
+    return sections, warnings
+
+
+# ---------------------------------------------------------------- search logs
+
+@dataclass
+class SearchRow:
+    arch: str
+    recipe: str
+    params: int
+    seeds: list[int] = field(default_factory=list)  # completed runs
+    min_last: list[float] = field(default_factory=list)  # per completed seed, over the window
+    finals: list[float] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)  # "seed 2 diverged", ...
+
+
+def read_search(folder: Path, last_k: int) -> tuple[dict[int, list[SearchRow]], dict[str, int], list[str]]:
+    """Sweep logs (*.jsonl) grouped by parameter family (the budget rounded up to a thousand):
+    rows sorted best first by the worst seed's minimum over the last `last_k` epochs. Also
+    how many planned runs were skipped, by reason, and a warning per unusable line."""
+    rows: dict[tuple[str, str, int], SearchRow] = {}
+    seen: dict[tuple, str] = {}
+    skipped: dict[str, int] = {}
+    warnings: list[str] = []
+    for path in sorted(Path(folder).glob("*.jsonl")):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            warnings.append(f"{path}: skipped, cannot be read ({e})")
+            continue
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                run = json.loads(line)
+            except json.JSONDecodeError as e:
+                warnings.append(f"{where}: skipped, not valid JSON ({e})")
+                continue
+            if not isinstance(run, dict) or not isinstance(run.get("arch"), str) \
+                    or not isinstance(run.get("recipe"), str) or not isinstance(run.get("seed"), int):
+                warnings.append(f"{where}: skipped, needs arch, recipe and seed")
+                continue
+            if "skipped" in run:
+                reason = str(run["skipped"])
+                skipped[reason] = skipped.get(reason, 0) + 1
+                continue
+            accs, params = run.get("test_acc"), run.get("params")
+            if not isinstance(params, int) or not isinstance(accs, list) \
+                    or not all(isinstance(a, (int, float)) for a in accs):
+                warnings.append(f"{where}: skipped, needs params (an integer) and test_acc (a list of numbers)")
+                continue
+            key = (run["arch"], run["recipe"], run["seed"])
+            if key in seen:
+                warnings.append(f"{where}: skipped, {run['arch']} {run['recipe']} seed {run['seed']} "
+                                f"is already in {seen[key]}")
+                continue
+            seen[key] = where
+            row = rows.setdefault((run["arch"], run["recipe"], params),
+                                  SearchRow(run["arch"], run["recipe"], params))
+            status = run.get("status", "completed")
+            if status != "completed" or not accs:
+                row.other.append(f"seed {run['seed']} {status}")
+                continue
+            row.seeds.append(run["seed"])
+            row.min_last.append(min(accs[-last_k:]))
+            row.finals.append(accs[-1])
+    families: dict[int, list[SearchRow]] = {}
+    for row in rows.values():
+        order = sorted(range(len(row.seeds)), key=lambda i: row.seeds[i])
+        row.seeds, row.min_last, row.finals = ([xs[i] for i in order]
+                                               for xs in (row.seeds, row.min_last, row.finals))
+        families.setdefault(max(1, math.ceil(row.params / 1000)) * 1000, []).append(row)
+    for family in families.values():
+        family.sort(key=lambda r: (-(min(r.min_last) if r.min_last else -1.0), r.arch, r.recipe))
+    return dict(sorted(families.items())), skipped, warnings
+
+
+# ---------------------------------------------------------------- formatting
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def mean_std(values: Sequence[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.2f} (one seed)"
+    return f"{statistics.fmean(values):.2f} \u00b1 {statistics.stdev(values):.2f}"
+
+
+def _table(rows: list[list[str]], headers: list[str], align: Sequence[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", colalign=tuple(align), disable_numparse=True)
+
+
+def _link(target: Path, start: Path) -> str:
+    return Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix()
+
+
+def _display(path: Path) -> str:
+    """Inside the repository relative to its root, elsewhere in full."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def comparison_table(cands: list[CandidateRuns], k: int) -> str:
+    rows = []
+    for c in cands:
+        mins = c.min_last_k()
+        best = max((a for r in c.trained for a in r.test_acc), default=None)
+        rows.append([c.name, "this repository", f"{c.params:,}", str(len(c.runs)),
+                     f"worst seed {min(mins):.2f}" if mins else "not trained",
+                     _pct(best), mean_std(c.finals()), f"{c.passed}/{len(c.runs)} seeds"])
+    for params, window, best in PUBLIC_RESULTS:
+        rows.append(["public result", "reported, not rerun here", f"{params:,}", "-", window, best, "-", "-"])
+    return _table(rows, ["model", "source", "parameters", "seeds", f"min over last {k}", "best",
+                         "final, mean \u00b1 std", "rules met"],
+                  ["left", "left", "right", "right", "left", "right", "right", "left"])
+
+
+def seed_table(cand: CandidateRuns, k: int) -> str:
+    rows = []
+    for r in cand.runs:
+        accs = r.test_acc
+        window = ([None] * max(0, k - len(accs)) + accs)[-k:]
+        train = [row.train_acc for row in r.result.epochs]
+        rows.append([str(r.seed), str(len(accs)), r.label, _pct(max(train) if train else None),
+                     _pct(max(accs) if accs else None), *(_pct(a) for a in window),
+                     _pct(r.verdict.min_last_k), _pct(r.result.final_acc),
+                     "pass" if r.verdict.passed else "fail"])
+    headers = ["seed", "epochs", "run", "best train", "best test",
+               *(f"acc[{i - k}]" for i in range(k)), f"min last {k}", "final", "rules"]
+    return _table(rows, headers, ["right", "right", "left", "right", "right", *["right"] * k,
+                                  "right", "right", "left"])
+
+
+def result_lines(cand: CandidateRuns, rules: Rules) -> list[str]:
+    k = rules.last_k
+    budget = (f"within the {rules.max_params:,} budget" if cand.params <= rules.max_params
+              else f"over the {rules.max_params:,} budget by {cand.params - rules.max_params:,}")
+    lines = [f"- Parameters: {cand.params:,} ({budget})"]
+    trained = cand.trained
+    if trained:
+        best_train = max((row.train_acc, r.seed, row.epoch) for r in trained for row in r.result.epochs)
+        best_test = max((row.test_acc, r.seed, row.epoch) for r in trained for row in r.result.epochs)
+        lines += [
+            f"- Best train accuracy: {best_train[0]:.2f}% (seed {best_train[1]}, epoch {best_train[2]}; "
+            f"augmented batches)",
+            f"- Best test accuracy: {best_test[0]:.2f}% (seed {best_test[1]}, epoch {best_test[2]}; "
+            f"context only, the rule ignores it)",
+        ]
+    mins = cand.min_last_k()
+    if mins:
+        lines.append(f"- Minimum over the last {k} epochs: {min(mins):.2f}% for the worst seed "
+                     f"(target {rules.target_acc:.2f}%, margin {min(mins) - rules.target_acc:+.2f} points)")
+    lines.append(f"- Seeds passed: {cand.passed}/{len(cand.runs)} (the rules need every seed)")
+    if len(trained) == 1:
+        lines.append(f"- Final test accuracy: {trained[0].result.final_acc:.2f}% (one seed)")
+    elif trained:
+        lines.append(f"- Final test accuracy, mean \u00b1 std over {len(trained)} seeds: {mean_std(cand.finals())}")
+    return lines
+
+
+def training_log(run: SeedRun) -> str:
+    res = run.result
+    batch = (res.recipe or {}).get("batch_size")
+    images = min(res.limit_train or TRAIN_IMAGES, TRAIN_IMAGES)
+    steps = math.ceil(images / batch) if isinstance(batch, int) and batch > 0 else None
+    log = format_epoch_log(res.epochs, steps)
+    if res.status != "completed":
+        log += f"{res.status}: {res.error}\n"
+    return log
+
+
+# ---------------------------------------------------------------- the whole report
+
+@dataclass
+class Report:
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+
+
+def _curves(cand: CandidateRuns) -> list[plots.Curve]:
+    return [plots.Curve(r.seed, r.test_acc, [row.test_loss for row in r.result.epochs],
+                        [row.train_acc for row in r.result.epochs], [row.train_loss for row in r.result.epochs])
+            for r in cand.trained]
+
+
+def _misclassified(cand: CandidateRuns, cfg: ReportConfig, load_model: ModelLoader | None,
+                   test_set: Callable[[], object] | None, report: Report) -> Path | None:
+    """The grid for the lowest seed that has weights; None (with a warning) when it cannot be drawn."""
+    run = next((r for r in cand.trained if r.path is not None and r.path.with_suffix(".pt").exists()), None)
+    if run is None:
+        report.warnings.append(f"{cand.name}: no weights (.pt) beside any of its records; "
+                               f"the misclassified-digits picture is skipped")
+        return None
+    if load_model is None or test_set is None:
+        report.warnings.append(f"{cand.name}: no model loader or test set given; "
+                               f"the misclassified-digits picture is skipped")
+        return None
+    weights = run.path.with_suffix(".pt")
+    try:
+        data = test_set()
+        model = load_model(cand.name, weights)
+        recipe = Recipe.from_dict(run.result.recipe)
+        _, _, predicted = score(model, normalise(data.test_images, recipe), data.test_labels)
+    except (ValueError, RuntimeError, OSError, RecipeError) as e:  # RuntimeError: the model's own forward
+        report.warnings.append(f"{cand.name}: misclassified-digits picture skipped ({e})")
+        return None
+    wrong = (predicted != data.test_labels).nonzero().flatten()
+    shown = wrong[:cfg.max_misclassified]
+    title = (f"{cand.name} seed {run.seed}: {len(shown)} of {len(wrong):,} misclassified test digits "
+             f"(true \u2192 predicted), weights {weights.name}")
+    return plots.misclassified(cfg.plots_dir / f"{cand.name}-misclassified.png", title,
+                               data.test_images[shown].numpy(), data.test_labels[shown].tolist(),
+                               predicted[shown].tolist())
+
+
+def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
+          test_set: Callable[[], object] | None = None,
+          model_files: Mapping[str, Path] | None = None, command: str = "python -m harness report") -> Report:
+    """Regenerate every picture and the document from the files `cfg` names.
+
+    load_model and test_set (a callable returning harness.data.MNIST) are needed only for the
+    misclassified digits; model_files gives each candidate's source file for its link.
+    Raises FileNotFoundError when the results folder does not exist, ValueError when it holds
+    no usable record; any other problem is a warning and the rest is still reported."""
+    if not Path(cfg.results_dir).is_dir():
+        raise FileNotFoundError(f"no results folder {cfg.results_dir}; give the folder holding the run "
+                                f"records with --results-dir")
+    rules = cfg.rules
+    k = rules.last_k
+    cands, warnings = gather(cfg.results_dir, rules)
+    report = Report(warnings=warnings, candidates=[c.name for c in cands])
+    if not cands:
+        raise ValueError(f"no usable run record in {cfg.results_dir}"
+                         + (f" ({len(warnings)} file{'s' if len(warnings) != 1 else ''} skipped: "
+                            + "; ".join(warnings) + ")" if warnings else ""))
+    doc_dir = Path(cfg.document).parent
+
+    def link(path: Path) -> str:
+        return _link(path, doc_dir)
+
+    cached: dict[str, object] = {}
+
+    def test_set_once():
+        """Loaded at most once; a failure is kept and given again for every candidate."""
+        if "error" in cached:
+            raise ValueError(cached["error"])
+        if "data" not in cached:
+            try:
+                cached["data"] = test_set()
+            except Exception as e:  # DataError and the like: one reason for every grid
+                cached["error"] = f"MNIST not available: {' '.join(str(e).split())}"
+                raise ValueError(cached["error"]) from None
+        return cached["data"]
+
+    # Pictures first: the document links only those that exist.
+    pictures: dict[str, list[tuple[str, Path]]] = {}
+    points = []
+    for cand in cands:
+        pictures[cand.name] = []
+        if cand.trained:
+            path = plots.curves(cfg.plots_dir / f"{cand.name}-curves.png",
+                                f"{cand.name}: {cand.params:,} parameters, {len(cand.trained)} "
+                                f"seed{'s' if len(cand.trained) != 1 else ''}", _curves(cand),
+                                rules.target_acc, k)
+            report.written.append(path)
+            pictures[cand.name].append(("accuracy and loss per epoch", path))
+            grid = _misclassified(cand, cfg, load_model, test_set_once if test_set else None, report)
+            if grid is not None:
+                report.written.append(grid)
+                pictures[cand.name].append(("misclassified test digits", grid))
+        mins = cand.min_last_k()
+        if mins:
+            points.append(plots.Point(cand.name, cand.params, min(mins), statistics.fmean(mins), max(mins),
+                                      len(mins), cand.passed == len(cand.runs)))
+    scatter = None
+    if points:
+        scatter = plots.budget_scatter(cfg.plots_dir / "params-vs-accuracy.png", points, rules.target_acc,
+                                       rules.max_params, k)
+        report.written.append(scatter)
+
+    lines = [
+        "# Experiments",
+        "",
+        f"Generated by `{command}` from the run records in `{_display(cfg.results_dir)}`. "
+        f"Do not edit this file: the Target and Analysis prose comes from "
+        f"`{_display(cfg.notes_dir)}/NAME.md`, and every number comes from the records.",
+        "",
+        f"Rules: at most {rules.max_params:,} parameters, at most {rules.max_epochs} epochs, and test "
+        f"accuracy of at least {rules.target_acc:.2f}% in each of the last {k} epochs, for every seed.",
+        "",
+        "## Comparison",
+        "",
+        "The chain's candidates, then results reported elsewhere for the same exercise (their "
+        "windows are theirs and are longer than the rule's).",
+        "",
+        comparison_table(cands, k),
+        "",
+    ]
+    if scatter is not None:
+        lines += [f"![Parameters against the minimum test accuracy over the last {k} epochs]({link(scatter)})", ""]
+
+    files = dict(model_files or {})
+    for cand in cands:
+        notes, note_warnings = read_notes(Path(cfg.notes_dir) / f"{cand.name}.md")
+        report.warnings += note_warnings
+        lines += [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]
+        lines += result_lines(cand, rules) + [""]
+        lines += [seed_table(cand, k), ""]
+        failures = [f for r in cand.runs for f in r.verdict.failures]
+        if failures:
+            lines += ["Rules broken:", ""] + [f"- {f}" for f in failures] + [""]
+        for caption, path in pictures[cand.name]:
+            lines += [f"![{cand.name}: {caption}]({link(path)})", ""]
+        lines += ["### Analysis", "", notes["analysis"], "", "### Training Logs", ""]
+        for r in cand.runs:
+            lines += [f"<details><summary>{cand.name} seed {r.seed}: {len(r.result.epochs)} epochs, "
+                      f"{r.label}</summary>", "", "```text", training_log(r).rstrip("\n") or "(no epochs)",
+                      "```", "", "</details>", ""]
+        source = Path(files.get(cand.name) or REPO_ROOT / "models" / f"{cand.name}.py")
+        lines += ["### File Link", ""]
+        if source.exists():
+            lines += [f"[{_link(source, REPO_ROOT)}]({link(source)})", ""]
+        else:
+            lines += [f"(no source file: {source} does not exist)", ""]
+            report.warnings.append(f"{cand.name}: no source file at {source}")
+
+    families, skipped, search_warnings = read_search(cfg.search_dir, cfg.search_last_k)
+    report.warnings += search_warnings
+    if families:
+        n = cfg.search_last_k
+        lines += ["## Search log", "",
+                  f"Sweeps from `{_display(cfg.search_dir)}/*.jsonl` (one line per run; the arch and recipe "
+                  f"names are those of `experiments/archs.py` and `experiments/sweep.py`), grouped by "
+                  f"parameter family, best first by the worst seed's minimum over the last {n} epochs.", ""]
+        for budget, rows in families.items():
+            table = [[r.arch, f"{r.params:,}", r.recipe, ", ".join(map(str, r.seeds)) or "-",
+                      ", ".join(f"{a:.2f}" for a in r.min_last) or "-",
+                      f"{sum(a >= rules.target_acc for a in r.min_last)}/{len(r.min_last)}",
+                      mean_std(r.finals), "; ".join(r.other)] for r in rows]
+            headers = ["arch", "parameters", "recipe", "seeds run", f"min last {n}, per seed",
+                       f"seeds \u2265 {rules.target_acc:.2f}", "final, mean \u00b1 std", "other runs"]
+            align = ["left", "right", "left", "left", "right", "right", "right", "left"]
+            if not any(r.other for r in rows):  # a column of blanks says nothing
+                table, headers, align = [row[:-1] for row in table], headers[:-1], align[:-1]
+            lines += [f"### At most {budget:,} parameters", "", _table(table, headers, align), ""]
+        total = sum(skipped.values())
+        if total:
+            reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items()))
+            lines += [f"{total} planned run{'s were' if total != 1 else ' was'} skipped by the sweeps "
+                      f"({reasons}) and {'are' if total != 1 else 'is'} not shown.", ""]
+
+    write_text(cfg.document, "\n".join(lines).rstrip("\n") + "\n")
+    report.written.append(Path(cfg.document))
+    return report
