@@ -158,20 +158,10 @@ def natural_key(name: str):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _record_paths(folder: Path, records: list[dict], warnings: list[str]) -> list[Path | None]:
-    """The file each record came from: load_records reads the folder's *.json in name order
-    and names every file it skips, so the rest line up with the records."""
-    skipped = {w.split(": skipped", 1)[0] for w in warnings}
-    kept = [p for p in sorted(Path(folder).glob("*.json")) if str(p) not in skipped]
-    if len(kept) == len(records):
-        return kept
-    return [None] * len(records)  # the folder changed while it was read; weights are then not found
-
-
 def gather(folder: Path, rules: Rules) -> tuple[list[CandidateRuns], list[str]]:
     """Every usable record in `folder`, judged by `rules`, grouped by candidate and sorted."""
     records, warnings = load_records(folder)
-    paths = _record_paths(folder, records, warnings)
+    paths = [Path(rec["path"]) for rec in records]
     by_name: dict[str, CandidateRuns] = {}
     seen: dict[tuple[str, int], Path | None] = {}
     for rec, path in zip(records, paths):

@@ -180,8 +180,8 @@ def _record_problem(rec) -> str | None:
 
 
 def load_records(folder: Path) -> tuple[list[dict], list[str]]:
-    """Every run record in `folder` (not its subfolders), by file name; each file that cannot
-    be used is skipped with one warning naming it and the reason."""
+    """Every run record in `folder` (not its subfolders), by file name, each with its "path";
+    each file that cannot be used is skipped with one warning naming it and the reason."""
     records, warnings = [], []
     for path in sorted(Path(folder).glob("*.json")):
         try:
@@ -192,10 +192,13 @@ def load_records(folder: Path) -> tuple[list[dict], list[str]]:
         except json.JSONDecodeError as e:
             warnings.append(f"{path}: skipped, not valid JSON ({e})")
             continue
+        if isinstance(rec, dict) and rec.get("kind") == "summary":
+            continue  # the gate's summary.json lives beside the records; it is not one
         problem = _record_problem(rec)
         if problem is not None:
             warnings.append(f"{path}: skipped, {problem}")
             continue
+        rec["path"] = str(path)  # where it came from: weights and logs lie beside it
         records.append(rec)
     return records, warnings
 

@@ -1,6 +1,7 @@
 """model4: the frontier, 3,982 parameters: depthwise-separable blocks after one max-pool.
 
-Claim: see `complies` below; evidence in results/evidence/model4-seed*.json, from
+Claim: none. It is the 4,000-parameter attempt: it reaches about 99.3% but does not hold 99.40%
+over the last 3 epochs, so it is an expected failure; evidence in results/evidence/model4-seed*.json,
   pytest -m compliance --candidates model4 --seeds 0,1,2 --results-dir results/evidence
 """
 import torch.nn as nn
@@ -33,10 +34,10 @@ class Model4(nn.Module):
         return self.head(x.mean((2, 3), keepdim=True)).flatten(1)
 
 
-@register_model(complies=True, recipe=dict(
-    epochs=15, batch_size=128, optimizer="adam", lr=0.01,
-    schedule="onecycle", pct_start=0.3, three_phase=True, anneal="linear",
-    augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
+@register_model(complies=False, recipe=dict(
+    epochs=15, batch_size=128, optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25,
+    # light augmentation: at this size the net underfits, and stronger warps cost accuracy
+    augment=dict(rotate=6.0, translate=0.05),
 ))
 def model4():
     return Model4()

@@ -1,0 +1,161 @@
+"""The compliance table: one row per candidate and seed, and one per candidate over its
+seeds, built from run records. Returns rows and strings; the caller prints them."""
+from __future__ import annotations
+
+import statistics
+
+from tabulate import tabulate
+
+OUTCOMES = ("pass", "FAIL", "xfail", "XPASS")
+
+
+def outcome(complies: bool, passed: bool) -> str:
+    """What the claim and the verdict make of a run: a claimed pass that fails is FAIL, an
+    unclaimed one that passes is XPASS (the claim is out of date); both fail the gate."""
+    if complies:
+        return "pass" if passed else "FAIL"
+    return "XPASS" if passed else "xfail"
+
+
+def gate_fails(label: str) -> bool:
+    return label in ("FAIL", "XPASS")
+
+
+def _num(value, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def _signed(value) -> str:
+    return "" if value is None else f"{value:+.2f}"
+
+
+def _sort_key(rec: dict):
+    res = rec["result"]
+    return res["candidate"], res["seed"]
+
+
+def run_row(rec: dict, last_k: int) -> dict:
+    """One record as table cells (strings, in column order)."""
+    res, ver, gate = rec["result"], rec.get("verdict") or {}, rec.get("gate") or {}
+    epochs = res.get("epochs") or []
+    accs = [row["test_acc"] for row in epochs]
+    window = accs[-last_k:] if last_k > 0 else []
+    window = [None] * (last_k - len(window)) + window  # short runs leave the oldest cells empty
+    label = gate.get("outcome", "")
+    if gate.get("smoke"):
+        label += " (smoke)"
+    built = res.get("status") != "not built"
+    trained = res.get("status") not in ("not built", "not trained")
+    cells = {
+        "candidate": res["candidate"],
+        "params": f"{res['params']:,}" if built else "-",
+        "epochs": str(len(epochs)) if trained else "-",
+        "seed": str(res["seed"]),
+        "best acc": _num(max(accs) if accs else None, ".2f"),
+    }
+    for i, acc in enumerate(window):
+        cells[f"acc[{i - last_k}]"] = _num(acc, ".2f")
+    min_k = ver.get("min_last_k")
+    cells.update({
+        f"min last {last_k}": _num(min_k, ".2f"),
+        "margin": _signed(ver.get("acc_margin")),
+        "verdict": label,
+        "s/epoch": _num(sum(r["seconds"] for r in epochs) / len(epochs) if epochs else None, ".1f"),
+        "total s": _num(res.get("seconds", 0) + res.get("setup_seconds", 0) if epochs else None, ".1f"),
+    })
+    return cells
+
+
+def run_rows(records: list[dict], last_k: int) -> list[dict]:
+    return [run_row(r, last_k) for r in sorted(records, key=_sort_key)]
+
+
+def candidate_rows(records: list[dict]) -> list[dict]:
+    """Per candidate with more than one seed: the last-K minimum over seeds (mean ± std, min)
+    and how many seeds passed. The gate needs every seed; the mean is only context."""
+    by_name: dict[str, list[dict]] = {}
+    for rec in sorted(records, key=_sort_key):
+        by_name.setdefault(rec["result"]["candidate"], []).append(rec)
+    rows = []
+    for name, recs in by_name.items():
+        if len(recs) < 2:
+            continue
+        mins = [r["verdict"]["min_last_k"] for r in recs
+                if (r.get("verdict") or {}).get("min_last_k") is not None]
+        passed = sum(bool((r.get("verdict") or {}).get("passed")) for r in recs)
+        spread = ""
+        if mins:
+            std = statistics.stdev(mins) if len(mins) > 1 else 0.0
+            spread = f"{statistics.fmean(mins):.2f} ± {std:.2f}"
+        rows.append({
+            "candidate": name,
+            "seeds": ",".join(str(r["result"]["seed"]) for r in recs),
+            "last-K min, mean ± std": spread,
+            "last-K min, worst": _num(min(mins) if mins else None, ".2f"),
+            "seeds passed": f"{passed}/{len(recs)}",
+        })
+    return rows
+
+
+def render(rows: list[dict], tablefmt: str = "github") -> str:
+    """Rows (dicts with the same keys) as one table; numbers are already strings, so they
+    are right-aligned as text and keep their formatting."""
+    if not rows:
+        return ""
+    numeric = {"params", "epochs", "seed", "best acc", "margin", "s/epoch", "total s"}
+    align = tuple("right" if k in numeric or k.startswith(("acc[", "min last", "last-K")) else "left"
+                  for k in rows[0])
+    return tabulate([list(r.values()) for r in rows], headers=list(rows[0]),
+                    tablefmt=tablefmt, colalign=align, disable_numparse=True)
+
+
+def reasons(records: list[dict]) -> list[str]:
+    """Why each run that did not pass failed, one line per broken rule."""
+    lines = []
+    for rec in sorted(records, key=_sort_key):
+        ver, gate = rec.get("verdict") or {}, rec.get("gate") or {}
+        label = gate.get("outcome", "")
+        if label == "XPASS":
+            lines.append(f"{rec['result']['candidate']} seed {rec['result']['seed']} (XPASS): passes every "
+                         f"rule but claims complies=False; the claim must be updated")
+        for failure in ver.get("failures") or []:
+            lines.append(f"{failure} ({label})" if label else failure)
+    return lines
+
+
+def counts(records: list[dict]) -> dict[str, int]:
+    tally = {label: 0 for label in OUTCOMES}
+    for rec in records:
+        label = (rec.get("gate") or {}).get("outcome")
+        if label in tally:
+            tally[label] += 1
+    return tally
+
+
+def markdown(records: list[dict], rules: dict, title: str = "mnist8k compliance") -> str:
+    """The summary file: rules, the run table, the per-candidate table, the tally."""
+    last_k = int(rules["last_k"])
+    tally = counts(records)
+    if not records:
+        return (f"# {title}\n\nNo compliance test left a record in this session; "
+                f"the pytest output says why.\n")
+    lines = [
+        f"# {title}",
+        "",
+        f"Rules: at most {rules['max_params']:,} parameters, at most {rules['max_epochs']} epochs, "
+        f"test accuracy at least {rules['target_acc']:.2f}% in each of the last {last_k} epochs, "
+        f"for every seed.",
+        "",
+        render(run_rows(records, last_k)),
+        "",
+    ]
+    per_candidate = candidate_rows(records)
+    if per_candidate:
+        lines += [render(per_candidate), ""]
+    why = reasons(records)
+    if why:
+        lines += ["Why:", ""] + [f"- {line}" for line in why] + [""]
+    lines.append("Outcome: " + ", ".join(f"{n} {label}" for label, n in tally.items() if n) + ". "
+                 "`pass`: claimed and met; `xfail`: not claimed and not met (a baseline); "
+                 "`FAIL` and `XPASS` fail the gate (a broken claim, or a claim to update).")
+    return "\n".join(lines) + "\n"
