@@ -16,6 +16,7 @@ import torch
 import models
 from harness import data as mnist_data
 from harness import engine, results, table
+from harness.progress import format_epoch_log
 from harness.recipe import MAX_EPOCHS, Recipe
 from harness.rules import Rules, Verdict, judge
 
@@ -279,8 +280,8 @@ class Gate:
         if self.run.epochs is not None:
             recipe = recipe.replace(epochs=self.run.epochs)
         try:
-            return engine.train(model, recipe, mnist, seed, self.device, name=cand.name,
-                                limit_train=self.run.limit_train)
+            result = engine.train(model, recipe, mnist, seed, self.device, name=cand.name,
+                                  limit_train=self.run.limit_train)
         except engine.TrainingInterrupted as stopped:
             # Keep the finished epochs on disk and in the summary, then let pytest stop the
             # session. No report follows an interrupt, so the row cannot arrive twice.
@@ -289,6 +290,13 @@ class Gate:
             if not session.is_worker:
                 session.records.append(rec)
             raise
+        # Beside the record: the final weights (for `python -m harness eval` and the report's
+        # misclassified digits) and the course-format log.
+        stem = self.run.results_dir / record_name(cand.name, seed)[:-len(".json")]
+        results.torch_save(stem.with_suffix(".pt"), model.state_dict())
+        steps = -(-len(mnist.train_images[:self.run.limit_train]) // recipe.batch_size)
+        results.write_text(stem.with_suffix(".log"), format_epoch_log(result.epochs, steps))
+        return result
 
     def record(self, cand: models.Candidate, seed: int, result: engine.RunResult, verdict: Verdict) -> dict:
         label = table.outcome(cand.complies, verdict.passed)

@@ -205,6 +205,13 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     steps = math.ceil(n / r.batch_size)
     opt = make_optimizer(model, r)
     sched, per_step = make_schedule(opt, r, steps)
+    # The weights that are scored (and handed back) are an exponential moving average of the
+    # trained ones when the recipe asks for it: it damps the epoch-to-epoch wobble.
+    ema = None
+    if r.ema:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True)
+    scored = ema.module if ema is not None else model
     shuffle_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed)
     torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
@@ -217,6 +224,8 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     first_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model"])
+        if ema is not None:
+            ema.load_state_dict(resume["ema"])
         opt.load_state_dict(resume["optimizer"])
         if sched is not None:
             sched.load_state_dict(resume["schedule"])
@@ -251,6 +260,8 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 opt.step()
                 if per_step:
                     sched.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 losses[step] = loss.detach()
                 corrects[step] = (out.detach().argmax(1) == y).sum()
                 if hooks:
@@ -265,7 +276,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 result.error = (f"non-finite loss at epoch {epoch}, step {bad + 1} of {steps}; "
                                 f"the {len(result.epochs)} finished epochs are kept")
                 break
-            test_loss, correct = evaluate(model, test_x, test_y)
+            test_loss, correct = evaluate(scored, test_x, test_y)
             _sync(device)
             row = EpochRow(
                 epoch=epoch, train_loss=losses.mean().item(),
@@ -280,6 +291,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
             if checkpoint is not None:
                 checkpoint({
                     "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
                     "schedule": sched.state_dict() if sched is not None else None,
                     "shuffle_rng": shuffle_gen.get_state(), "augment_rng": aug_gen.get_state().cpu(),
                     "torch_rng": torch.get_rng_state(),
@@ -287,6 +299,8 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 })
         else:
             result.status = "completed"
+            if ema is not None:  # the caller saves and re-evaluates what was scored
+                model.load_state_dict(ema.module.state_dict())
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.error = f"interrupted after {len(result.epochs)} finished epochs"

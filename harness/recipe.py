@@ -54,6 +54,7 @@ class Recipe:
     anneal: str = "cos"  # onecycle: "cos" or "linear"
     three_phase: bool = False  # onecycle: mirror the warm-up before the final anneal
     label_smoothing: float = 0.0  # cross-entropy smoothing
+    ema: float = 0.0  # if > 0: score an exponential moving average of the weights, this decay per step
     mean: float = 0.1307  # normalisation of the [0, 1] image, after augmentation
     std: float = 0.3081
     augment: Augment = field(default_factory=Augment)
@@ -83,6 +84,7 @@ class Recipe:
             ("anneal", lambda v: v in ("cos", "linear"), "must be 'cos' or 'linear'"),
             ("three_phase", lambda v: isinstance(v, bool), "must be true or false"),
             ("label_smoothing", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+            ("ema", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1): 0 is off, 0.999 averages ~1,000 steps"),
             ("mean", lambda v: _number(v), "must be a finite number"),
             ("std", lambda v: _number(v) and v > 0, "must be a positive finite number"),
             ("augment.rotate", lambda v: _number(v) and 0 <= v <= 180, "must lie in [0, 180] degrees"),

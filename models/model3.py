@@ -30,10 +30,10 @@ class Model3(nn.Module):
 
 @register_model(complies=True, recipe=dict(
     epochs=15, batch_size=128, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True,
-    weight_decay=5e-5, label_smoothing=0.05,
-    # three phases: up to the peak by epoch 4.5, back down by epoch 9, then a long low-rate
-    # tail, so the last epochs are settled rather than still oscillating
-    schedule="onecycle", pct_start=0.3, three_phase=True, anneal="linear",
+    weight_decay=5e-5, label_smoothing=0.05, schedule="onecycle", pct_start=0.25,
+    # Scored on an average of the weights over the last ~1,000 steps: a one-cycle rate still
+    # high in epochs 11-12 otherwise makes single epochs dip below the target on some seeds.
+    ema=0.999,
     augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
 ))
 def model3():

@@ -125,9 +125,10 @@ def test_different_seeds_give_different_numbers():
     assert [r["train_loss"] for r in numbers(a)] != [r["train_loss"] for r in numbers(b)]
 
 
-def test_resume_after_epoch_one_gives_the_uninterrupted_numbers():
+@pytest.mark.parametrize("ema", [0.0, 0.9], ids=["plain", "ema"])
+def test_resume_after_epoch_one_gives_the_uninterrupted_numbers(ema):
     recipe = AUGMENTED.replace(epochs=3, optimizer="sgd", lr=0.05, momentum=0.9,
-                               schedule="onecycle")
+                               schedule="onecycle", ema=ema)
     states = []
 
     def keep(state):  # a deep copy, as if written to disk: the live tensors move on
@@ -250,3 +251,17 @@ def test_resolve_device_refuses_unknown_and_unavailable_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="--device cpu"):
             engine.resolve_device("cuda")
+
+
+def test_ema_scores_and_returns_the_averaged_weights():
+    """With ema > 0 the epochs are scored on the average, and the model handed back holds it."""
+    recipe = AUGMENTED.replace(epochs=2, optimizer="sgd", lr=0.05, momentum=0.9)
+    plain = run(recipe=recipe, seed=1)
+    averaged_model = engine.build(small_net, 1)
+    averaged = engine.train(averaged_model, recipe.replace(ema=0.5), fake_mnist(), 1, "cpu")
+    assert numbers(averaged) != numbers(plain)
+    # Re-scoring the returned model reproduces the last epoch's count: it is the averaged one.
+    mnist = fake_mnist()
+    _, correct = engine.evaluate(averaged_model, engine.normalise(mnist.test_images, recipe), mnist.test_labels)
+    assert correct == averaged.epochs[-1].test_correct
+    assert [r.train_loss for r in averaged.epochs] == [r.train_loss for r in plain.epochs]
