@@ -1,8 +1,10 @@
 """model3: the flagship, 7,944 parameters, meant to pass every rule on every seed.
 
-Claim: >= 99.40% test accuracy in each of the last 5 epochs of 15 for seeds 0-4, on CPU.
-Evidence: results/evidence/model3-seed*.json, from
-  pytest -m compliance --candidates model3 --seeds 0,1,2,3,4 --last-k 5 --results-dir results/evidence
+Claim: the default rules (>= 99.40% in each of the last 3 of 15 epochs) for seeds 0-4 on this
+2-core CPU, one torch thread per pytest-xdist worker. Under the stricter last-5 window it holds
+for 4 of those 5 seeds (seed 2 dips to 99.39% in epoch 11); mean final accuracy 99.48%.
+Evidence: results/evidence/model3-seed*.json and summary.md, from
+  pytest -m compliance -n 2 --candidates=model3 --seeds=0,1,2,3,4 --last-k=5 --results-dir=results/evidence
 """
 import torch.nn as nn
 

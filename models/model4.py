@@ -1,8 +1,11 @@
 """model4: the frontier, 3,982 parameters: depthwise-separable blocks after one max-pool.
 
-Claim: none. It is the 4,000-parameter attempt: it reaches about 99.3% but does not hold 99.40%
-over the last 3 epochs, so it is an expected failure; evidence in results/evidence/model4-seed*.json,
-  pytest -m compliance --candidates model4 --seeds 0,1,2 --results-dir results/evidence
+Claim: none, because it does not hold on every seed. Over seeds 0-2 on this 2-core CPU it
+passes every rule on seed 2 (last 3 epochs all >= 99.40%) and misses on seeds 0 and 1 (last-3
+minimum 99.32% and 99.29%), so the gate's default seed 0 shows it as an expected failure and
+a seed-2 run is reported as XPASS. Evidence: results/evidence/model4-seed*.json and
+summary-model2-model4.md, from
+  pytest -m compliance -n 2 --candidates=model2,model4 --seeds=0,1,2 --results-dir=results/evidence
 """
 import torch.nn as nn
 
