@@ -281,7 +281,8 @@ def test_xdist_workers_rows_reach_one_table_and_smoke_runs_cannot_pass(stand_in_
     names = [f"{c}-seed{s}.json" for c in ("linear_unclaimed", "wide") for s in (0, 1)]
     assert summary["records"] == names
     assert [row["verdict"] for row in summary["runs"]] == ["xfail (smoke)"] * 4
-    assert sorted(p.name for p in out.iterdir()) == sorted(names + ["summary.json", "summary.md"])
+    beside = [n[:-len(".json")] + ext for n in names for ext in (".log", ".pt")]  # log and final weights
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + beside + ["summary.json", "summary.md"])
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
