@@ -294,7 +294,7 @@ class Gate:
         # misclassified digits) and the course-format log.
         stem = self.run.results_dir / record_name(cand.name, seed)[:-len(".json")]
         results.torch_save(stem.with_suffix(".pt"), model.state_dict())
-        steps = -(-len(mnist.train_images[:self.run.limit_train]) // recipe.batch_size)
+        steps = engine.steps_per_epoch(len(mnist.train_images), recipe.batch_size, self.run.limit_train)
         results.write_text(stem.with_suffix(".log"), format_epoch_log(result.epochs, steps))
         return result
 

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import shlex
 import signal
 import sys
@@ -384,8 +383,7 @@ def cmd_train(args, command: str) -> int:
     data = load(args.data_dir)
     model = _build(cand, seed)
     hooks = ProgressHooks(quiet=args.quiet)
-    steps = math.ceil(min(args.limit_train or len(data.train_images), len(data.train_images))
-                      / recipe.batch_size)
+    steps = engine.steps_per_epoch(len(data.train_images), recipe.batch_size, args.limit_train)
     try:
         result = engine.train(model, recipe, data, seed, device, name=name, limit_train=args.limit_train,
                               hooks=hooks if hooks.enabled else None, resume=resume,

@@ -175,6 +175,13 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tu
 
 # ---------------------------------------------------------------- training
 
+def steps_per_epoch(images: int, batch_size: int, limit_train: int | None = None) -> int:
+    """Batches in one epoch: the last, partial batch is kept, as a DataLoader does."""
+    if limit_train is not None:
+        images = min(images, limit_train)
+    return math.ceil(images / batch_size)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -202,7 +209,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     test_y = data.test_labels.to(device)
 
     n = len(train_x)
-    steps = math.ceil(n / r.batch_size)
+    steps = steps_per_epoch(n, r.batch_size)
     opt = make_optimizer(model, r)
     sched, per_step = make_schedule(opt, r, steps)
     # The weights that are scored (and handed back) are an exponential moving average of the

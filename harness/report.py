@@ -17,7 +17,7 @@ import torch.nn as nn
 from tabulate import tabulate
 
 from . import plots
-from .engine import RunResult, evaluate, normalise
+from .engine import RunResult, evaluate, normalise, steps_per_epoch
 from .progress import format_epoch_log
 from .recipe import Recipe, RecipeError
 from .results import EVIDENCE_DIR, REPO_ROOT, load_records, write_text
@@ -386,8 +386,8 @@ def result_lines(cand: CandidateRuns, rules: Rules) -> list[str]:
 def training_log(run: SeedRun) -> str:
     res = run.result
     batch = (res.recipe or {}).get("batch_size")
-    images = min(res.limit_train or TRAIN_IMAGES, TRAIN_IMAGES)
-    steps = math.ceil(images / batch) if isinstance(batch, int) and batch > 0 else None
+    ok = isinstance(batch, int) and batch > 0
+    steps = steps_per_epoch(TRAIN_IMAGES, batch, res.limit_train) if ok else None
     log = format_epoch_log(res.epochs, steps)
     if res.status != "completed":
         log += f"{res.status}: {res.error}\n"
