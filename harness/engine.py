@@ -24,7 +24,8 @@ EVAL_BATCH = 1000  # eval-mode BatchNorm makes scores independent of this; it on
 
 def memory_format(device: torch.device) -> torch.memory_format:
     """The activation layout oneDNN runs fastest for these tiny nets. Measured for model3 on
-    2 CPU cores: one thread, NHWC 30 ms/step vs NCHW 38; two threads, NCHW 24 vs NHWC 35.
+    2 CPU cores (benchmarks/step.py): one thread, NHWC 30 ms/step vs NCHW 38; two threads,
+    NCHW 24 vs NHWC 35.
     One thread is what each pytest-xdist worker gets on a 2-core machine; cuDNN picks its own."""
     if device.type == "cpu" and torch.get_num_threads() == 1:
         return torch.channels_last

@@ -1,0 +1,96 @@
+"""Milliseconds per training step of one candidate, by thread count and activation layout,
+and optionally an operator profile or a torch.compile comparison: the measurements behind
+engine.memory_format and the README's "Speed" section.
+
+  python benchmarks/step.py --threads 2         # NCHW vs channels-last, two threads
+  python benchmarks/step.py --threads 1 --profile
+  python benchmarks/step.py --threads 2 --compile
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from harness import data, engine  # noqa: E402
+from harness.augment import random_affine  # noqa: E402
+from harness.recipe import Recipe  # noqa: E402
+
+
+def stepper(model, recipe: Recipe, images, labels, layout, generator):
+    """One training step as the engine takes it, on batch i of the given images."""
+    opt = engine.make_optimizer(model, recipe)
+
+    def step(i: int) -> None:
+        idx = torch.arange(i * recipe.batch_size, (i + 1) * recipe.batch_size)
+        x = random_affine(images[idx].unsqueeze(1).float().div_(255), recipe.augment, generator)
+        x = ((x - recipe.mean) / recipe.std).contiguous(memory_format=layout)
+        loss = F.cross_entropy(model(x), labels[idx], label_smoothing=recipe.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def ms_per_step(step, warmup: int, steps: int) -> float:
+    for i in range(warmup):
+        step(i)
+    t = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    return (time.perf_counter() - t) / steps * 1000
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--candidate", default="model3")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--profile", action="store_true", help="print the operator table (NCHW)")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile(model) (NCHW)")
+    args = ap.parse_args(argv)
+
+    from models import get_candidate
+
+    torch.set_num_threads(args.threads)
+    cand = get_candidate(args.candidate)
+    recipe = Recipe.from_dict(cand.recipe)
+    mnist = data.load()
+    n = recipe.batch_size * (args.steps + 5)
+    images, labels = mnist.train_images[:n], mnist.train_labels[:n]
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model = engine.build(cand.builder, 0).to(memory_format=layout)
+        step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0))
+        print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
+              f"{ms_per_step(step, 5, args.steps):.1f} ms/step")
+    if args.compile:
+        model = engine.build(cand.builder, 0)
+        compiled = torch.compile(model)
+        step = stepper(compiled, recipe, images, labels, torch.contiguous_format, torch.Generator().manual_seed(0))
+        t = time.perf_counter()
+        step(0)
+        print(f"torch.compile: first step (compilation) {time.perf_counter() - t:.1f} s, "
+              f"then {ms_per_step(step, 4, args.steps):.1f} ms/step")
+    if args.profile:
+        from torch.profiler import profile
+
+        model = engine.build(cand.builder, 0)
+        step = stepper(model, recipe, images, labels, torch.contiguous_format, torch.Generator().manual_seed(0))
+        ms_per_step(step, 5, 1)
+        with profile() as prof:
+            for i in range(5, 5 + min(args.steps, 20)):
+                step(i)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
