@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import shlex
 import signal
@@ -293,14 +292,14 @@ def cmd_eval(args) -> int:
 def cmd_report(args, command: str) -> int:
     from models import get_candidate, list_models
     rules = Rules()
-    if not 1 <= args.last_k <= rules.max_epochs:
+    if args.last_k is not None and not 1 <= args.last_k <= rules.max_epochs:
         raise CLIError(f"--last-k must lie in 1..{rules.max_epochs}, got {args.last_k}")
     out = Path(args.out)
     cfg = report.ReportConfig(
         results_dir=Path(args.results_dir), plots_dir=out,
         document=Path(args.doc) if args.doc else out.parent / "EXPERIMENTS.md",
         notes_dir=Path(args.notes_dir), search_dir=Path(args.search_dir),
-        rules=dataclasses.replace(rules, last_k=args.last_k))
+        last_k=args.last_k)
 
     def load_model(name: str, path: Path):
         try:
@@ -484,8 +483,9 @@ def parser() -> argparse.ArgumentParser:
                    help="folder for the PNG files (default: results/plots)")
     r.add_argument("--doc", type=Path, default=None, metavar="PATH",
                    help="the Markdown written (default: EXPERIMENTS.md in the folder above --out)")
-    r.add_argument("--last-k", type=int, default=Rules.last_k, metavar="K",
-                   help=f"epochs at the end that must each reach the target (default: {Rules.last_k})")
+    r.add_argument("--last-k", type=int, default=None, metavar="K",
+                   help="judge every candidate over its last K epochs (default: each candidate over "
+                        "the K its records were run with)")
     r.add_argument("--notes-dir", type=Path, default=REPO_ROOT / "experiments" / "chain", metavar="DIR",
                    help="hand-written NAME.md with ## Target and ## Analysis (default: experiments/chain)")
     r.add_argument("--search-dir", type=Path, default=REPO_ROOT / "results" / "search", metavar="DIR",

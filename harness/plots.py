@@ -43,6 +43,7 @@ class Point:
     seeds: int
     passed: bool  # every seed met every rule
     notes: list[str] = field(default_factory=list)
+    last_k: int = 3  # the epochs at the end that were judged
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -144,9 +145,9 @@ def misclassified(path: Path, title: str, images, labels: Sequence[int], predict
     return _save(fig, path)
 
 
-def budget_scatter(path: Path, points: Sequence[Point], target: float, budget: int, last_k: int) -> Path:
-    """Parameters against the minimum test accuracy over the last K epochs, one point per
-    candidate: the mean over seeds, with a bar from the worst seed to the best."""
+def budget_scatter(path: Path, points: Sequence[Point], target: float, budget: int) -> Path:
+    """Parameters against the minimum test accuracy over each candidate's last K epochs, one
+    point per candidate: the mean over seeds, with a bar from the worst seed to the best."""
     fig = Figure(figsize=(9, 6), layout="constrained")
     ax = fig.subplots()
     for colour, passed, label in (("tab:green", True, "every seed passes"),
@@ -158,7 +159,7 @@ def budget_scatter(path: Path, points: Sequence[Point], target: float, budget: i
                     yerr=[[p.mean - p.low for p in group], [p.high - p.mean for p in group]],
                     fmt="o", color=colour, ecolor=colour, capsize=4, markersize=7, label=label)
     for p in points:
-        ax.annotate(f"{p.name} ({p.seeds} seed{'s' if p.seeds != 1 else ''})", (p.params, p.mean),
+        ax.annotate(f"{p.name} ({p.seeds} seed{'s' if p.seeds != 1 else ''}, last {p.last_k})", (p.params, p.mean),
                     textcoords="offset points", xytext=(7, 5), fontsize=9)
     ax.axvline(budget, label=f"budget {budget:,} parameters", color="tab:blue", linestyle=":", linewidth=1.4)
     ax.axhline(target, label=f"target {target:.2f}%", **TARGET_STYLE)
@@ -168,9 +169,9 @@ def budget_scatter(path: Path, points: Sequence[Point], target: float, budget: i
     ax.set_xlim(0, max([budget] + [p.params for p in points]) * 1.3)  # room for the labels
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     ax.set_xlabel("parameters")
-    ax.set_ylabel(f"minimum test accuracy over the last {last_k} epochs (%)")
-    ax.set_title(f"Parameters against the worst of the last {last_k} epochs "
-                 f"(point: mean over seeds; bar: worst to best seed)", fontsize=10)
+    ax.set_ylabel("minimum test accuracy over the last K epochs (%)")
+    ax.set_title("Parameters against the worst of the last K judged epochs, K per candidate "
+                 "(point: mean over seeds; bar: worst to best seed)", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)

@@ -3,6 +3,7 @@ hand-written notes and GPU search logs, plus the confusion of a model's test pre
 Builds files and strings and returns warnings; the command line prints them."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -44,7 +45,10 @@ class ReportConfig:
     document: Path = REPO_ROOT / "results" / "EXPERIMENTS.md"  # the Markdown, linking the plots
     notes_dir: Path = REPO_ROOT / "experiments" / "chain"  # NAME.md: ## Target and ## Analysis prose
     search_dir: Path = REPO_ROOT / "results" / "search"  # *.jsonl sweep logs, one run per line
-    rules: Rules = Rules()  # the thresholds each record is judged by again (K may differ from the run's)
+    rules: Rules = Rules()  # the thresholds each record is judged by again
+    # None: each candidate is judged over the last K epochs its records were run with (its claim
+    # as tested; the largest K where its records differ); a number: every candidate over that K.
+    last_k: int | None = None
     search_last_k: int = 5  # window for the search tables: longer than K, as the public results use
     max_misclassified: int = 48  # digits in each grid
 
@@ -112,7 +116,7 @@ def per_class_table(matrix: list[list[int]], tablefmt: str = "simple") -> str:
 class SeedRun:
     seed: int
     result: RunResult
-    verdict: Verdict  # judged again by ReportConfig.rules
+    verdict: Verdict  # judged again by ReportConfig.rules, over the candidate's window
     path: Path | None  # the record file; the weights lie beside it as .pt
 
     @property
@@ -132,6 +136,7 @@ class SeedRun:
 @dataclass
 class CandidateRuns:
     name: str
+    last_k: int  # the window its runs are judged over
     runs: list[SeedRun] = field(default_factory=list)  # by seed
 
     @property
@@ -158,13 +163,19 @@ def natural_key(name: str):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def gather(folder: Path, rules: Rules) -> tuple[list[CandidateRuns], list[str]]:
-    """Every usable record in `folder`, judged by `rules`, grouped by candidate and sorted."""
+def _recorded_k(rec: dict, max_epochs: int) -> int | None:
+    k = (rec.get("rules") or {}).get("last_k") if isinstance(rec.get("rules"), dict) else None
+    return k if isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= max_epochs else None
+
+
+def gather(folder: Path, rules: Rules, last_k: int | None = None) -> tuple[list[CandidateRuns], list[str]]:
+    """Every usable record in `folder`, grouped by candidate and sorted, judged by `rules` over
+    `last_k` epochs, or (None) over the window the candidate's records were run with."""
     records, warnings = load_records(folder)
-    paths = [Path(rec["path"]) for rec in records]
-    by_name: dict[str, CandidateRuns] = {}
+    grouped: dict[str, list[tuple[RunResult, Path, int | None]]] = {}
     seen: dict[tuple[str, int], Path | None] = {}
-    for rec, path in zip(records, paths):
+    for rec in records:
+        path = Path(rec["path"])
         result = RunResult.from_dict(rec["result"])
         key = (result.candidate, result.seed)
         if key in seen:
@@ -172,13 +183,18 @@ def gather(folder: Path, rules: Rules) -> tuple[list[CandidateRuns], list[str]]:
                             f"(the first is {seen[key]})")
             continue
         seen[key] = path
-        planned = (result.recipe or {}).get("epochs")
-        verdict = judge(result, rules, planned if isinstance(planned, int) else None)
-        by_name.setdefault(result.candidate, CandidateRuns(result.candidate)).runs.append(
-            SeedRun(result.seed, result, verdict, path))
-    for cand in by_name.values():
-        cand.runs.sort(key=lambda r: r.seed)
-    return [by_name[n] for n in sorted(by_name, key=natural_key)], warnings
+        grouped.setdefault(result.candidate, []).append((result, path, _recorded_k(rec, rules.max_epochs)))
+    cands = []
+    for name in sorted(grouped, key=natural_key):
+        ks = [k for _, _, k in grouped[name] if k is not None]
+        k = last_k or max(ks, default=rules.last_k)  # the strictest window any of its runs was held to
+        cand, cand_rules = CandidateRuns(name, k), dataclasses.replace(rules, last_k=k)
+        for result, path, _ in sorted(grouped[name], key=lambda item: item[0].seed):
+            planned = (result.recipe or {}).get("epochs")
+            verdict = judge(result, cand_rules, planned if isinstance(planned, int) else None)
+            cand.runs.append(SeedRun(result.seed, result, verdict, path))
+        cands.append(cand)
+    return cands, warnings
 
 
 # ---------------------------------------------------------------- notes
@@ -325,19 +341,20 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def comparison_table(cands: list[CandidateRuns], k: int) -> str:
+def comparison_table(cands: list[CandidateRuns]) -> str:
     rows = []
     for c in cands:
         mins = c.min_last_k()
         best = max((a for r in c.trained for a in r.test_acc), default=None)
         rows.append([c.name, "this repository", f"{c.params:,}", str(len(c.runs)),
                      f"worst seed {min(mins):.2f}" if mins else "not trained",
-                     _pct(best), mean_std(c.finals()), f"{c.passed}/{len(c.runs)} seeds"])
+                     _pct(best), mean_std(c.finals()), f"{c.passed}/{len(c.runs)} seeds", f"last {c.last_k}"])
     for params, window, best in PUBLIC_RESULTS:
-        rows.append(["public result", "reported, not rerun here", f"{params:,}", "-", window, best, "-", "-"])
-    return _table(rows, ["model", "source", "parameters", "seeds", f"min over last {k}", "best",
-                         "final, mean \u00b1 std", "rules met"],
-                  ["left", "left", "right", "right", "left", "right", "right", "left"])
+        rows.append(["public result", "reported, not rerun here", f"{params:,}", "-", window, best, "-", "-",
+                     "theirs"])
+    return _table(rows, ["model", "source", "parameters", "seeds", "min over the judged epochs", "best",
+                         "final, mean \u00b1 std", "rules met", "judged epochs"],
+                  ["left", "left", "right", "right", "left", "right", "right", "left", "left"])
 
 
 def seed_table(cand: CandidateRuns, k: int) -> str:
@@ -357,7 +374,7 @@ def seed_table(cand: CandidateRuns, k: int) -> str:
 
 
 def result_lines(cand: CandidateRuns, rules: Rules) -> list[str]:
-    k = rules.last_k
+    k = cand.last_k
     budget = (f"within the {rules.max_params:,} budget" if cand.params <= rules.max_params
               else f"over the {rules.max_params:,} budget by {cand.params - rules.max_params:,}")
     lines = [f"- Parameters: {cand.params:,} ({budget})"]
@@ -452,8 +469,7 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
         raise FileNotFoundError(f"no results folder {cfg.results_dir}; give the folder holding the run "
                                 f"records with --results-dir")
     rules = cfg.rules
-    k = rules.last_k
-    cands, warnings = gather(cfg.results_dir, rules)
+    cands, warnings = gather(cfg.results_dir, rules, cfg.last_k)
     report = Report(warnings=warnings, candidates=[c.name for c in cands])
     if not cands:
         raise ValueError(f"no usable run record in {cfg.results_dir}"
@@ -487,7 +503,7 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
             path = plots.curves(cfg.plots_dir / f"{cand.name}-curves.png",
                                 f"{cand.name}: {cand.params:,} parameters, {len(cand.trained)} "
                                 f"seed{'s' if len(cand.trained) != 1 else ''}", _curves(cand),
-                                rules.target_acc, k)
+                                rules.target_acc, cand.last_k)
             report.written.append(path)
             pictures[cand.name].append(("accuracy and loss per epoch", path))
             grid = _misclassified(cand, cfg, load_model, test_set_once if test_set else None, report)
@@ -497,11 +513,11 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
         mins = cand.min_last_k()
         if mins:
             points.append(plots.Point(cand.name, cand.params, min(mins), statistics.fmean(mins), max(mins),
-                                      len(mins), cand.passed == len(cand.runs)))
+                                      len(mins), cand.passed == len(cand.runs), last_k=cand.last_k))
     scatter = None
     if points:
         scatter = plots.budget_scatter(cfg.plots_dir / "params-vs-accuracy.png", points, rules.target_acc,
-                                       rules.max_params, k)
+                                       rules.max_params)
         report.written.append(scatter)
 
     lines = [
@@ -512,18 +528,21 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
         f"`{_display(cfg.notes_dir)}/NAME.md`, and every number comes from the records.",
         "",
         f"Rules: at most {rules.max_params:,} parameters, at most {rules.max_epochs} epochs, and test "
-        f"accuracy of at least {rules.target_acc:.2f}% in each of the last {k} epochs, for every seed.",
+        f"accuracy of at least {rules.target_acc:.2f}% in each of the last K epochs, for every seed. "
+        + (f"K is {cfg.last_k} for every candidate here." if cfg.last_k else
+           "K is the window each candidate's evidence was run with (`--last-k` of the compliance run), "
+           "named in its Result and in the table's last column."),
         "",
         "## Comparison",
         "",
         "The chain's candidates, then results reported elsewhere for the same exercise (their "
         "windows are theirs and are longer than the rule's).",
         "",
-        comparison_table(cands, k),
+        comparison_table(cands),
         "",
     ]
     if scatter is not None:
-        lines += [f"![Parameters against the minimum test accuracy over the last {k} epochs]({link(scatter)})", ""]
+        lines += [f"![Parameters against the minimum test accuracy over the judged epochs]({link(scatter)})", ""]
 
     files = dict(model_files or {})
     for cand in cands:
@@ -531,7 +550,7 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
         report.warnings += note_warnings
         lines += [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]
         lines += result_lines(cand, rules) + [""]
-        lines += [seed_table(cand, k), ""]
+        lines += [seed_table(cand, cand.last_k), ""]
         failures = [f for r in cand.runs for f in r.verdict.failures]
         if failures:
             lines += ["Rules broken:", ""] + [f"- {f}" for f in failures] + [""]

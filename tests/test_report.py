@@ -40,8 +40,7 @@ def a_run(name: str, seed: int, params: int, finals: list[float], *, recipe=None
                      seconds=15.0)
 
 
-def save(folder: Path, result: RunResult) -> Path:
-    rules = Rules()
+def save(folder: Path, result: RunResult, rules: Rules = Rules()) -> Path:
     path = folder / f"{result.candidate}-seed{result.seed}.json"
     write_json(path, run_record(result, verdict=judge(result, rules, 15), rules=rules, command="test"))
     return path
@@ -127,11 +126,31 @@ def test_report_writes_the_pictures_and_the_document(tmp_path, evidence):
 
 
 def test_last_k_option_judges_again(tmp_path, evidence):
-    cfg = config(tmp_path, evidence, rules=Rules(last_k=1))
+    cfg = config(tmp_path, evidence, last_k=1)
     report.build(cfg)
     md = cfg.document.read_text()
     model10 = md.split("## model10")[1]
     assert "- Seeds passed: 2/2" in model10 and "min last 1" in md  # the 99.36 dip is not in the last epoch
+    assert "K is 1 for every candidate here" in md
+
+
+def test_each_candidate_is_judged_over_the_window_its_records_were_run_with(tmp_path, evidence):
+    # model10's runs held to the last 5 epochs: the 99.36 dip and an earlier 99.30 now both count.
+    for seed, finals in enumerate(([99.30, 99.45, 99.41, 99.36, 99.44], [99.42, 99.41, 99.42, 99.45, 99.43])):
+        save(evidence, a_run("model10", seed, 5_100, finals), Rules(last_k=5))
+    cfg = config(tmp_path, evidence)
+    report.build(cfg)
+    md = cfg.document.read_text()
+    model10, model2 = md.split("## model10")[1], md.split("## model2")[1].split("## model10")[0]
+    assert "- Minimum over the last 5 epochs: 99.30% for the worst seed" in model10
+    assert "- Seeds passed: 1/2" in model10 and "min last 5" in model10
+    assert "- Minimum over the last 3 epochs: 99.40% for the worst seed" in model2  # its own K, 3
+    assert table_row(md, "model10")[4] == "worst seed 99.30" and table_row(md, "model10")[-1] == "last 5"
+    assert table_row(md, "model2")[-1] == "last 3"
+    # An explicit K overrides every record's: over the last epoch only, both seeds of model10 pass.
+    cfg = config(tmp_path, evidence, last_k=1)
+    report.build(cfg)
+    assert "- Seeds passed: 2/2" in cfg.document.read_text().split("## model10")[1]
 
 
 def test_a_damaged_record_is_skipped_by_name_and_the_rest_reported(tmp_path, evidence):
