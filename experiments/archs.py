@@ -45,6 +45,11 @@ ARCHS = {
     # <= 4,000 parameters: depthwise-separable blocks buy width after the pool.
     "q4": [("c", 8, 0), ("c", 12, 0), ("p",), ("d", 16, 0), ("d", 20, 0), ("d", 24, 0), ("d", 28, 1)],
     "v4": [("c", 8, 0), ("c", 12, 0), ("p",), ("d", 16, 0), ("d", 16, 0), ("d", 20, 0), ("d", 24, 0), ("d", 20, 1)],
+    # fourth round (CPU): depthwise-separable blocks at the full budget, and between the two budgets.
+    "d8": [("c", 8, 0), ("c", 16, 0), ("p",), ("d", 24, 0), ("d", 32, 0), ("d", 48, 0), ("d", 44, 1)],
+    "d55": [("c", 8, 0), ("c", 12, 0), ("p",), ("d", 20, 0), ("d", 28, 0), ("d", 36, 0), ("d", 36, 1)],
+    # the earlier model4, 3,982 parameters, for a rerun with model3's weight average
+    "m4": [("c", 10, 0), ("c", 12, 0), ("p",), ("d", 16, 0), ("d", 20, 0), ("d", 24, 0), ("d", 28, 1)],
     # <= 4,000 parameters, plain convolutions for comparison.
     "p4": [("c", 6, 0), ("c", 10, 0), ("p",), ("t", 6), ("c", 10, 0), ("c", 10, 0), ("c", 10, 0), ("c", 8, 1)],
 }

@@ -3,8 +3,9 @@ the 7x7 classifier, light dropout; model1's plain recipe (SGD 0.01, no augmentat
 
 Claim: none. Its test accuracy keeps wandering at the end (last-3 minimum 99.29%, 99.25% and
 99.17% for seeds 0-2 on this CPU), so it is an expected failure. Evidence:
-results/evidence/model2-seed*.json, from
-  pytest -m compliance -n 2 --candidates=model2,model4 --seeds=0,1,2 --results-dir=results/evidence
+results/evidence/model2-seed*.json and summary-model2-model4-model5.md, from
+  pytest -m compliance -n 2 --candidates=model2,model4,model5 --seeds=0,1,2 --results-dir=/tmp/evB
+with the run files then copied to results/evidence (as model5's docstring explains).
 """
 import torch.nn as nn
 

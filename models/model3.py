@@ -1,8 +1,10 @@
-"""model3: the flagship, 7,944 parameters, meant to pass every rule on every seed.
+"""model3: the flagship, 7,888 parameters: two full convolutions, one max-pool, then
+depthwise-separable blocks that buy width where the map is small.
 
-Claim: the default rules (>= 99.40% in each of the last 3 of 15 epochs) for seeds 0-4 on this
-2-core CPU, one torch thread per pytest-xdist worker. Under the stricter last-5 window it holds
-for 4 of those 5 seeds (seed 2 dips to 99.39% in epoch 11); mean final accuracy 99.48%.
+Claim: >= 99.40% test accuracy in each of the last 5 of 15 epochs (stricter than the default
+last 3) for every one of seeds 0-4, on this project's 2-core CPU with one torch thread per
+pytest-xdist worker. Measured: worst epoch of those windows 99.41% (seed 4), final accuracy
+99.51, 99.54, 99.59, 99.56, 99.48 for seeds 0-4, mean 99.54%.
 Evidence: results/evidence/model3-seed*.json and summary.md, from
   pytest -m compliance -n 2 --candidates=model3 --seeds=0,1,2,3,4 --last-k=5 --results-dir=results/evidence
 """
@@ -11,21 +13,29 @@ import torch.nn as nn
 from models.registry import register_model
 
 
-def conv_bn(cin, cout, k=3, padding=0):
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+def conv_bn(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def separable(cin, cout, padding=0):
+    """3x3 depthwise then 1x1 pointwise: 9*cin + cin*cout weights instead of 9*cin*cout."""
+    return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=padding, groups=cin, bias=False),
+                         nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 
 class Model3(nn.Module):
     def __init__(self):
         super().__init__()
-        self.block1 = nn.Sequential(conv_bn(1, 8), conv_bn(8, 12))  # 28 -> 24, RF 5
-        self.transition = nn.Sequential(nn.MaxPool2d(2), conv_bn(12, 8, k=1))  # 24 -> 12, RF 6
-        self.block2 = nn.Sequential(conv_bn(8, 12), conv_bn(12, 16), conv_bn(16, 16),  # 12 -> 6, RF 18
-                                    conv_bn(16, 12, padding=1))  # 6 -> 6, RF 22, GAP sees it all
-        self.head = nn.Conv2d(12, 10, 1, bias=False)
+        # Full convolutions while channels are few and strokes are found: 28 -> 24, RF 5.
+        self.block1 = nn.Sequential(conv_bn(1, 8), conv_bn(8, 16))
+        self.pool = nn.MaxPool2d(2)  # 24 -> 12, RF 6
+        # The same weights spent on separable blocks give three times the width of plain ones.
+        self.block2 = nn.Sequential(separable(16, 24), separable(24, 32), separable(32, 48),  # 12 -> 6
+                                    separable(48, 44, padding=1))  # 6 -> 6, RF 22, GAP sees it all
+        self.head = nn.Conv2d(44, 10, 1, bias=False)
 
     def forward(self, x):
-        x = self.block2(self.transition(self.block1(x)))
+        x = self.block2(self.pool(self.block1(x)))
         # x.mean, not AdaptiveAvgPool2d: its CUDA backward is non-deterministic
         return self.head(x.mean((2, 3), keepdim=True)).flatten(1)
 

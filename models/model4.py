@@ -1,11 +1,12 @@
-"""model4: the frontier, 3,982 parameters: depthwise-separable blocks after one max-pool.
+"""model4: the frontier, 5,544 parameters: model3's layout at two thirds of its budget.
 
-Claim: none, because it does not hold on every seed. Over seeds 0-2 on this 2-core CPU it
-passes every rule on seed 2 (last 3 epochs all >= 99.40%) and misses on seeds 0 and 1 (last-3
-minimum 99.32% and 99.29%), so the gate's default seed 0 shows it as an expected failure and
-a seed-2 run is reported as XPASS. Evidence: results/evidence/model4-seed*.json and
-summary-model2-model4.md, from
-  pytest -m compliance -n 2 --candidates=model2,model4 --seeds=0,1,2 --results-dir=results/evidence
+Claim: the default rules (>= 99.40% in each of the last 3 of 15 epochs) for seeds 0-2, on
+this project's 2-core CPU with one torch thread per pytest-xdist worker. Measured: last-3
+minimum 99.43, 99.45, 99.48 and final 99.47, 99.46, 99.53 for seeds 0-2. Not at the issue's
+4,000 parameters: model5 is that attempt, and it misses on two seeds of three.
+Evidence: results/evidence/model4-seed*.json and summary-model2-model4-model5.md, from
+  pytest -m compliance -n 2 --candidates=model2,model4,model5 --seeds=0,1,2 --results-dir=/tmp/evB
+with the run files then copied to results/evidence (as model5's docstring explains).
 """
 import torch.nn as nn
 
@@ -25,22 +26,21 @@ def separable(cin, cout, padding=0):
 class Model4(nn.Module):
     def __init__(self):
         super().__init__()
-        # Full convolutions where channels are few and the strokes are found: 28 -> 24, RF 5.
-        self.block1 = nn.Sequential(conv_bn(1, 10), conv_bn(10, 12))
+        self.block1 = nn.Sequential(conv_bn(1, 8), conv_bn(8, 12))  # 28 -> 24, RF 5
         self.pool = nn.MaxPool2d(2)  # 24 -> 12, RF 6
-        self.block2 = nn.Sequential(separable(12, 16), separable(16, 20), separable(20, 24),  # 12 -> 6
-                                    separable(24, 28, padding=1))  # RF 22 at 6x6
-        self.head = nn.Conv2d(28, 10, 1, bias=False)
+        self.block2 = nn.Sequential(separable(12, 20), separable(20, 28), separable(28, 36),  # 12 -> 6
+                                    separable(36, 36, padding=1))  # 6 -> 6, RF 22
+        self.head = nn.Conv2d(36, 10, 1, bias=False)
 
     def forward(self, x):
         x = self.block2(self.pool(self.block1(x)))
         return self.head(x.mean((2, 3), keepdim=True)).flatten(1)
 
 
-@register_model(complies=False, recipe=dict(
+@register_model(complies=True, recipe=dict(
     epochs=15, batch_size=128, optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25,
-    # light augmentation: at this size the net underfits, and stronger warps cost accuracy
-    augment=dict(rotate=6.0, translate=0.05),
+    ema=0.999,  # as model3: the scored weights are an average over the last ~1,000 steps
+    augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
 ))
 def model4():
     return Model4()
