@@ -5,6 +5,7 @@ engine.memory_format and the README's "Speed" section.
   python benchmarks/step.py --threads 2         # NCHW vs channels-last, two threads
   python benchmarks/step.py --threads 1 --profile
   python benchmarks/step.py --threads 2 --compile
+  python benchmarks/step.py --threads 1 --bf16  # autocast to bfloat16 (AMX/AVX512-BF16 CPUs)
 """
 from __future__ import annotations
 
@@ -24,15 +25,18 @@ from harness.augment import random_affine  # noqa: E402
 from harness.recipe import Recipe  # noqa: E402
 
 
-def stepper(model, recipe: Recipe, images, labels, layout, generator):
-    """One training step as the engine takes it, on batch i of the given images."""
+def stepper(model, recipe: Recipe, images, labels, layout, generator, bf16: bool = False):
+    """One training step as the engine takes it, on batch i of the given images; with bf16,
+    the forward pass runs under CPU autocast to bfloat16 (the engine itself never does)."""
     opt = engine.make_optimizer(model, recipe)
 
     def step(i: int) -> None:
         idx = torch.arange(i * recipe.batch_size, (i + 1) * recipe.batch_size)
         x = random_affine(images[idx].unsqueeze(1).float().div_(255), recipe.augment, generator)
         x = ((x - recipe.mean) / recipe.std).contiguous(memory_format=layout)
-        loss = F.cross_entropy(model(x), labels[idx], label_smoothing=recipe.label_smoothing)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        loss = F.cross_entropy(out.float(), labels[idx], label_smoothing=recipe.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -56,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--profile", action="store_true", help="print the operator table (NCHW)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(model) (NCHW)")
+    ap.add_argument("--bf16", action="store_true", help="also time each layout under bfloat16 autocast")
     args = ap.parse_args(argv)
 
     from models import get_candidate
@@ -71,6 +76,11 @@ def main(argv=None) -> int:
         step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0))
         print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
               f"{ms_per_step(step, 5, args.steps):.1f} ms/step")
+        if args.bf16:
+            model = engine.build(cand.builder, 0).to(memory_format=layout)
+            step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0), bf16=True)
+            print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
+                  f"{ms_per_step(step, 5, args.steps):.1f} ms/step under bfloat16 autocast")
     if args.compile:
         model = engine.build(cand.builder, 0)
         compiled = torch.compile(model)

@@ -23,9 +23,9 @@ EVAL_BATCH = 1000  # eval-mode BatchNorm makes scores independent of this; it on
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
-    """The activation layout oneDNN runs fastest for these tiny nets. Measured for model3 on
-    2 CPU cores (benchmarks/step.py): one thread, NHWC 30 ms/step vs NCHW 38; two threads,
-    NCHW 24 vs NHWC 35.
+    """The activation layout oneDNN runs fastest for these tiny nets. Measured on 2 CPU cores
+    (benchmarks/step.py), plain-convolution model3 then separable model3: one thread, NHWC
+    30 and 42 ms/step vs NCHW 38 and 55; two threads, NCHW 24 and 38.1 vs NHWC 35 and 38.9.
     One thread is what each pytest-xdist worker gets on a 2-core machine; cuDNN picks its own."""
     if device.type == "cpu" and torch.get_num_threads() == 1:
         return torch.channels_last
