@@ -72,15 +72,11 @@ def main(argv=None) -> int:
     n = recipe.batch_size * (args.steps + 5)
     images, labels = mnist.train_images[:n], mnist.train_labels[:n]
     for layout in (torch.contiguous_format, torch.channels_last):
-        model = engine.build(cand.builder, 0).to(memory_format=layout)
-        step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0))
-        print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
-              f"{ms_per_step(step, 5, args.steps):.1f} ms/step")
-        if args.bf16:
+        for bf16 in (False, True) if args.bf16 else (False,):
             model = engine.build(cand.builder, 0).to(memory_format=layout)
-            step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0), bf16=True)
+            step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0), bf16=bf16)
             print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
-                  f"{ms_per_step(step, 5, args.steps):.1f} ms/step under bfloat16 autocast")
+                  f"{ms_per_step(step, 5, args.steps):.1f} ms/step{' under bfloat16 autocast' if bf16 else ''}")
     if args.compile:
         model = engine.build(cand.builder, 0)
         compiled = torch.compile(model)

@@ -164,7 +164,9 @@ def natural_key(name: str):
 
 
 def _recorded_k(rec: dict, max_epochs: int) -> int | None:
-    k = (rec.get("rules") or {}).get("last_k") if isinstance(rec.get("rules"), dict) else None
+    """The last_k a record was run with, or None when it holds no usable one."""
+    rules = rec.get("rules")
+    k = rules.get("last_k") if isinstance(rules, dict) else None
     return k if isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= max_epochs else None
 
 
@@ -357,7 +359,8 @@ def comparison_table(cands: list[CandidateRuns]) -> str:
                   ["left", "left", "right", "right", "left", "right", "right", "left", "left"])
 
 
-def seed_table(cand: CandidateRuns, k: int) -> str:
+def seed_table(cand: CandidateRuns) -> str:
+    k = cand.last_k
     rows = []
     for r in cand.runs:
         accs = r.test_acc
@@ -550,7 +553,7 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
         report.warnings += note_warnings
         lines += [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]
         lines += result_lines(cand, rules) + [""]
-        lines += [seed_table(cand, cand.last_k), ""]
+        lines += [seed_table(cand), ""]
         failures = [f for r in cand.runs for f in r.verdict.failures]
         if failures:
             lines += ["Rules broken:", ""] + [f"- {f}" for f in failures] + [""]
