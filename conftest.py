@@ -1,5 +1,6 @@
-"""The compliance gate as a pytest plugin: the rule options, one test per candidate and
-seed, a JSON record per test, and the summary table and files at the end of the session."""
+"""The compliance gate as a pytest plugin, and the judge: the rule options, one test per
+candidate and seed (each trained in a sandboxed runner, never in this process), a JSON record
+per test, and the summary table and files at the end of the session."""
 from __future__ import annotations
 
 import json
@@ -13,11 +14,10 @@ from typing import Callable, NoReturn
 import pytest
 import torch
 
-import models
+from harness import catalog, engine, results, sandbox, table, trial
 from harness import data as mnist_data
-from harness import engine, results, table
 from harness.progress import format_epoch_log
-from harness.recipe import MAX_EPOCHS, Recipe
+from harness.recipe import MAX_EPOCHS, Recipe, RecipeError
 from harness.rules import Rules, Verdict, judge
 
 SMOKE_ENV = "MNIST8K_SMOKE"  # "limit_train=N[,epochs=E]": for the plugin's own tests only
@@ -34,6 +34,8 @@ class RunConfig:
     device: str = "auto"  # as asked; each xdist worker resolves its own
     data_dir: Path | None = None  # None: $MNIST8K_DATA_DIR, else ~/.cache/mnist8k
     results_dir: Path = results.default_results_dir()
+    isolation: str = "auto"  # how runners start: sandbox, process, or auto (sandbox where it works)
+    models_dir: Path = catalog.REPO_MODELS  # the candidates: models/ beside the ini file
     # Smoke runs, for the plugin's own tests: judge() fails any run with limit_train set,
     # and a shortened run also fails "ran E of N planned epochs", so neither can pass the gate.
     limit_train: int | None = None
@@ -47,6 +49,8 @@ class RunConfig:
 RULES_KEY = pytest.StashKey[Rules]()
 RUN_KEY = pytest.StashKey[RunConfig]()
 RECORD_KEY = pytest.StashKey[dict]()
+ENTRIES_KEY = pytest.StashKey[dict]()  # name -> catalog.Entry, read from the sources, never imported
+ISOLATION_KEY = pytest.StashKey[object]()  # sandbox.Isolation, or the SandboxError that forbids running
 
 
 # ---------------------------------------------------------------- options
@@ -79,6 +83,8 @@ OPTIONS: list[tuple[str, Callable, object, str, str]] = [
     ("data-dir", _path, "", "folder holding MNIST/raw/", f"${mnist_data.ENV_VAR}, else ~/.cache/mnist8k"),
     ("results-dir", _path, "results/latest", "folder for the run records, summary.md and summary.json",
      "results/latest"),
+    ("isolation", str, "auto", "where candidate code runs: sandbox (bubblewrap), process (a plain child "
+     "process), or auto (the sandbox where it works; with CI=true an error where it does not)", "auto"),
 ]
 
 
@@ -144,8 +150,12 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
         base = config.invocation_params.dir if sources["results-dir"].startswith("--") else config.rootpath
         results_dir = base / results_dir
     smoke = _smoke_settings()
+    if values["isolation"] not in sandbox.ISOLATIONS:
+        raise pytest.UsageError(f"{sources['isolation']} = {values['isolation']!r} must be one of "
+                                f"{', '.join(sandbox.ISOLATIONS)}")
     run = RunConfig(seeds=values["seeds"], candidates=values["candidates"] or "*", device=values["device"],
-                    data_dir=values["data-dir"], results_dir=results_dir,
+                    data_dir=values["data-dir"], results_dir=results_dir, isolation=values["isolation"],
+                    models_dir=config.rootpath / "models",
                     limit_train=smoke.get("limit_train"), epochs=smoke.get("epochs"))
     return rules, run
 
@@ -185,16 +195,24 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--device: {e}") from None
     config.stash[RULES_KEY] = rules
     config.stash[RUN_KEY] = run
+    config.stash[ENTRIES_KEY] = catalog.scan(run.models_dir)
+    try:
+        config.stash[ISOLATION_KEY] = sandbox.choose(run.isolation)
+    except sandbox.SandboxError as e:  # raised only when a compliance test would run unsandboxed
+        config.stash[ISOLATION_KEY] = e
     config.pluginmanager.register(GateSession(config), "mnist8k-gate")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     rules, run = config.stash[RULES_KEY], config.stash[RUN_KEY]
-    names = models.list_models(run.candidates)
+    names = [e.name for e in catalog.select(config.stash[ENTRIES_KEY], run.candidates)]
+    isolation = config.stash[ISOLATION_KEY]
     lines = [f"mnist8k: <= {rules.max_params:,} parameters, <= {rules.max_epochs} epochs, "
              f">= {rules.target_acc:.2f}% in each of the last {rules.last_k}; "
              f"seeds {','.join(map(str, run.seeds))}; device {run.device}; results {run.results_dir}",
-             f"mnist8k candidates ({run.candidates}): {', '.join(names) or 'none'}"]
+             f"mnist8k candidates ({run.candidates}): {', '.join(names) or 'none'}",
+             f"mnist8k isolation: {isolation.mode}: {isolation.reason}" if isinstance(isolation, sandbox.Isolation)
+             else f"mnist8k isolation: UNAVAILABLE: {isolation}"]
     if run.smoke:
         lines.append(f"mnist8k SMOKE run (${SMOKE_ENV}): limit_train={run.limit_train}, "
                      f"epochs={run.epochs}; no result of it can pass")
@@ -206,7 +224,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "candidate" not in metafunc.fixturenames:
         return
     run = metafunc.config.stash[RUN_KEY]
-    names = models.list_models(run.candidates)
+    names = [e.name for e in catalog.select(metafunc.config.stash[ENTRIES_KEY], run.candidates)]
     with_seed = "seed" in metafunc.fixturenames
     argnames = ("candidate", "seed") if with_seed else ("candidate",)
     if not names:
@@ -246,8 +264,11 @@ def _command(config: pytest.Config) -> str:
 
 
 class Gate:
-    """What a compliance test uses: the settings, training, and the ending of the test from
-    a verdict (the claim decides between pass, fail and expected failure)."""
+    """What a compliance test uses: the settings, the trial of one candidate and seed in a
+    runner, and the ending of the test from a verdict (the claim decides between pass, fail
+    and expected failure). Nothing of the candidate's runs in this process."""
+
+    ENTRIES_KEY = ENTRIES_KEY
 
     def __init__(self, item: pytest.Item):
         self.item = item
@@ -255,73 +276,112 @@ class Gate:
         self.run = item.config.stash[RUN_KEY]
         self.device = engine.resolve_device(self.run.device)
 
-    def stop(self, cand: models.Candidate, seed: int, reason: str, *, params: int | None = None) -> NoReturn:
+    def settings(self) -> trial.Settings:
+        isolation = self.item.config.stash[ISOLATION_KEY]
+        if not isinstance(isolation, sandbox.Isolation):
+            pytest.fail(f"no candidate can be judged: {isolation}", pytrace=False)
+        return trial.Settings(isolation, str(self.device), threads=torch.get_num_threads())
+
+    def judge_candidate(self, name: str, seed: int) -> None:
+        """Vetted, built, checked, trained and scored, cheapest checks first: a model over the
+        budget is never trained."""
+        entry = self.item.config.stash[ENTRIES_KEY][name]
+        if entry.error is not None:
+            self.stop(entry, seed, f"{name}: {entry.error}")
+        settings = self.settings()
+        with trial.runner(Path(entry.file), settings) as runner:
+            try:
+                built = trial.build(runner, name, seed)
+            except trial.TrialStopped as e:
+                self.stop(entry, seed, e.reason)
+            except trial.RunnerFailed as e:
+                self.stop(entry, seed, f"{name}: the runner failed while building: {e}")
+            params = built.budget.total
+            if (broken := trial.over_budget(name, built.budget, self.rules.max_params)) is not None:
+                self.stop(entry, seed, broken, params=params)
+            try:
+                recipe = Recipe.from_dict(entry.recipe)
+            except (RecipeError, TypeError) as e:
+                self.stop(entry, seed, f"{name}: {e}", params=params)
+            if recipe.epochs > self.rules.max_epochs:
+                self.stop(entry, seed, f"{name}: recipe trains {recipe.epochs} epochs > {self.rules.max_epochs}",
+                          params=params)
+            try:
+                outcome = self.train(entry, built, recipe, seed)
+            except trial.RunnerFailed as e:
+                self.stop(entry, seed, f"{name} seed {seed}: the runner failed while training: {e}", params=params)
+        self.conclude(entry, seed, outcome.result, judge(outcome.result, self.rules, epochs_planned=recipe.epochs))
+
+    def stop(self, entry: catalog.Entry, seed: int, reason: str, *, params: int | None = None) -> NoReturn:
         """End before training: the candidate broke a rule or could not be built."""
         result = engine.RunResult(
-            candidate=cand.name, params=params if params is not None else 0, seed=seed, device=str(self.device),
-            torch=torch.__version__, threads=torch.get_num_threads(), recipe=_plain(cand.recipe),
+            candidate=entry.name, params=params if params is not None else 0, seed=seed, device=str(self.device),
+            torch=torch.__version__, threads=torch.get_num_threads(), recipe=_plain(entry.recipe),
             status="not trained" if params is not None else "not built", error=reason)
         verdict = Verdict(passed=False, failures=[reason],
                           params_margin=self.rules.max_params - params if params is not None else 0)
         try:
-            self.conclude(cand, seed, result, verdict)
+            self.conclude(entry, seed, result, verdict)
         except BaseException as ending:
             # Called from an except block: the reason already says what the error was.
             raise ending from None
         raise AssertionError("unreachable: conclude() ends a failing test")
 
-    def train(self, cand: models.Candidate, model: torch.nn.Module, recipe: Recipe, seed: int) -> engine.RunResult:
+    def train(self, entry: catalog.Entry, built: trial.Built, recipe: Recipe, seed: int) -> trial.Outcome:
         """The recipe as declared (shortened only in a smoke run), with the gate's seed."""
         try:
             mnist = mnist_data.load(self.run.data_dir)
         except mnist_data.DataError as e:
-            pytest.fail(f"MNIST is not available, so {cand.name} cannot be judged:\n{e}", pytrace=False)
+            pytest.fail(f"MNIST is not available, so {entry.name} cannot be judged:\n{e}", pytrace=False)
         planned = recipe.epochs
         if self.run.epochs is not None:
             recipe = recipe.replace(epochs=self.run.epochs)
         try:
-            result = engine.train(model, recipe, mnist, seed, self.device, name=cand.name,
-                                  limit_train=self.run.limit_train)
+            outcome = trial.train(built, entry.name, recipe, mnist, seed, limit_train=self.run.limit_train)
         except engine.TrainingInterrupted as stopped:
             # Keep the finished epochs on disk and in the summary, then let pytest stop the
             # session. No report follows an interrupt, so the row cannot arrive twice.
-            rec = self.record(cand, seed, stopped.result, judge(stopped.result, self.rules, planned))
+            rec = self.record(entry, seed, stopped.result, judge(stopped.result, self.rules, planned))
             session = self.item.config.stash[GateSession.KEY]
             if not session.is_worker:
                 session.records.append(rec)
             raise
         # Beside the record: the final weights (for `python -m harness eval` and the report's
         # misclassified digits) and the course-format log.
-        stem = self.run.results_dir / record_name(cand.name, seed)[:-len(".json")]
-        results.torch_save(stem.with_suffix(".pt"), model.state_dict())
+        stem = self.run.results_dir / record_name(entry.name, seed)[:-len(".json")]
+        if outcome.state is not None:
+            results.torch_save(stem.with_suffix(".pt"), outcome.state)
         steps = engine.steps_per_epoch(len(mnist.train_images), recipe.batch_size, self.run.limit_train)
-        results.write_text(stem.with_suffix(".log"), format_epoch_log(result.epochs, steps))
-        return result
+        log = format_epoch_log(outcome.result.epochs, steps)
+        if outcome.result.status != "completed":
+            log += f"{outcome.result.status}: {outcome.result.error}\n"
+        results.write_text(stem.with_suffix(".log"), log)
+        return outcome
 
-    def record(self, cand: models.Candidate, seed: int, result: engine.RunResult, verdict: Verdict) -> dict:
-        label = table.outcome(cand.complies, verdict.passed)
+    def record(self, entry: catalog.Entry, seed: int, result: engine.RunResult, verdict: Verdict) -> dict:
+        label = table.outcome(entry.complies, verdict.passed)
         rec = results.run_record(result, verdict=verdict, rules=self.rules, command=_command(self.item.config))
-        rec["gate"] = {"candidate": cand.name, "seed": seed, "complies": cand.complies, "outcome": label,
-                       "smoke": self.run.smoke, "file": cand.file, "test": self.item.nodeid}
+        rec["gate"] = {"candidate": entry.name, "seed": seed, "complies": entry.complies, "outcome": label,
+                       "smoke": self.run.smoke, "file": entry.file, "test": self.item.nodeid}
         try:
-            results.write_json(self.run.results_dir / record_name(cand.name, seed), rec)
+            results.write_json(self.run.results_dir / record_name(entry.name, seed), rec)
         except OSError as e:
             # The verdict stands and the row still reaches the summary; the file is reported missing.
-            rec["gate"]["unsaved"] = f"{record_name(cand.name, seed)}: {e}"
+            rec["gate"]["unsaved"] = f"{record_name(entry.name, seed)}: {e}"
         self.item.stash[RECORD_KEY] = rec
         return rec
 
-    def conclude(self, cand: models.Candidate, seed: int, result: engine.RunResult, verdict: Verdict) -> None:
+    def conclude(self, entry: catalog.Entry, seed: int, result: engine.RunResult, verdict: Verdict) -> None:
         """Write the record, then pass, fail or xfail as the claim and the verdict decide."""
-        label = self.record(cand, seed, result, verdict)["gate"]["outcome"]
+        label = self.record(entry, seed, result, verdict)["gate"]["outcome"]
         reason = "\n".join(verdict.failures)
         if label == "FAIL":
             pytest.fail(reason, pytrace=False)
         if label == "xfail":
             pytest.xfail(reason)
         if label == "XPASS":
-            pytest.fail(f"{cand.name} seed {seed} passes every rule but claims complies=False: "
-                        f"update the claim to complies=True in {cand.file}", pytrace=False)
+            pytest.fail(f"{entry.name} seed {seed} passes every rule but claims complies=False: "
+                        f"update the claim to complies=True in {entry.file}", pytrace=False)
 
 
 @pytest.fixture
@@ -410,7 +470,7 @@ class GateSession:
         tr = terminalreporter
         run = self.config.stash[RUN_KEY]
         if self.unmatched:
-            known = ", ".join(models.list_models("*")) or "none"
+            known = ", ".join(sorted(self.config.stash[ENTRIES_KEY])) or "none"
             tr.write_sep("=", "mnist8k", yellow=True)
             tr.write_line(f"no registered candidate matches --candidates {run.candidates!r}; "
                           f"registered: {known}")

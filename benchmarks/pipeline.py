@@ -1,8 +1,13 @@
-"""Course pipeline vs mnist8k's tensor path: a full training of a candidate, timed both ways
-on the same machine in one run, with the ratio and each pipeline's peak memory.
+"""Course pipeline vs the mnist8k gate: a full training of a candidate, timed both ways on
+the same machine in one run, with the ratio and each pipeline's peak memory; with --in-process,
+also the engine called beside the candidate, which prices the judge/runner split.
 
   python benchmarks/pipeline.py                      # model3, 15 epochs, this machine
+  python benchmarks/pipeline.py --in-process --threads 1 --skip-course
   python benchmarks/pipeline.py --course-epochs 2 --candidates model3,model4 --device cuda
+
+The course and in-process parts import the candidate into their own process: run them on
+candidates you trust. The gate part runs it in the sandboxed runner, as the gate does.
 """
 from __future__ import annotations
 
@@ -19,27 +24,34 @@ sys.path.insert(0, str(ROOT))
 
 from tabulate import tabulate  # noqa: E402
 
-from harness import bench, data, engine, results  # noqa: E402
+from harness import bench, catalog, data, engine, results, sandbox, trial  # noqa: E402
 from harness.recipe import Recipe  # noqa: E402
+
+PARTS = ("course", "in-process", "gate")
 
 
 def run_part(args) -> dict:
     """One pipeline in this process, so its peak RSS is its own."""
     import torch
 
-    from models import get_candidate
+    from harness.runner import load_builder
 
-    cand = get_candidate(args.name)
-    recipe = Recipe.from_dict(cand.recipe)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    entry = catalog.scan(catalog.REPO_MODELS)[args.name]
+    recipe = Recipe.from_dict(entry.recipe)
     if args.epochs:
         recipe = recipe.replace(epochs=args.epochs)
     device = engine.resolve_device(args.device)
     mnist = data.load(args.data_dir)
-    if args.part == "course":
-        out = bench.course_pipeline(cand.builder, recipe, mnist.folder.parent.parent, args.seed, device,
-                                    epochs_timed=min(args.course_epochs, recipe.epochs))
+    if args.part == "gate":
+        settings = trial.Settings(sandbox.choose("auto"), str(device), threads=torch.get_num_threads())
+        out = bench.gate_pipeline(Path(entry.file), args.name, recipe, mnist, args.seed, settings)
+    elif args.part == "in-process":
+        out = bench.in_process_pipeline(load_builder(entry.file, args.name), recipe, mnist, args.seed, device)
     else:
-        out = bench.tensor_pipeline(cand.builder, recipe, mnist, args.seed, device)
+        out = bench.course_pipeline(load_builder(entry.file, args.name), recipe, mnist.folder.parent.parent,
+                                    args.seed, device, epochs_timed=min(args.course_epochs, recipe.epochs))
     out.update(candidate=args.name, device=str(device), threads=torch.get_num_threads())
     return out
 
@@ -54,8 +66,12 @@ def main(argv=None) -> int:
     ap.add_argument("--course-epochs", type=int, default=1,
                     help="epochs of the course pipeline actually timed; scaled to the recipe's epochs")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads in every part (0: torch's default)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="also time engine.train in-process, the reference for the runner's overhead")
+    ap.add_argument("--skip-course", action="store_true", help="leave the course pipeline out")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"), help="folder for the JSON")
-    ap.add_argument("--part", choices=["course", "tensor"], help=argparse.SUPPRESS)
+    ap.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.part:
@@ -65,9 +81,10 @@ def main(argv=None) -> int:
     rows, report = [], {"machine": results.machine_info(), "runs": []}
     for name in [n.strip() for n in args.candidates.split(",") if n.strip()]:
         parts = {}
-        for part in ("course", "tensor"):
+        wanted = [p for p in PARTS if (p != "course" or not args.skip_course) and (p != "in-process" or args.in_process)]
+        for part in wanted:
             cmd = [sys.executable, __file__, "--part", part, "--name", name, "--device", args.device,
-                   "--seed", str(args.seed), "--course-epochs", str(args.course_epochs)]
+                   "--seed", str(args.seed), "--course-epochs", str(args.course_epochs), "--threads", str(args.threads)]
             cmd += ["--epochs", str(args.epochs)] if args.epochs else []
             cmd += ["--data-dir", args.data_dir] if args.data_dir else []
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -75,20 +92,29 @@ def main(argv=None) -> int:
                 print(f"error: {name} {part} pipeline failed:\n{done.stderr.strip()}", file=sys.stderr)
                 return 1
             parts[part] = json.loads(done.stdout.strip().splitlines()[-1])
-        c, t = parts["course"], parts["tensor"]
-        speedup = bench.ratio(c, t)
-        report["runs"].append({"candidate": name, "course": c, "tensor": t, "ratio": speedup})
-        for p in (c, t):
+        g = parts["gate"]
+        run = {"candidate": name, **parts}
+        for p in parts.values():
             scaled = f" (timed {p['epochs_timed']}, scaled)" if p["scaled"] else ""
             rows.append([name, p["pipeline"], p["device"], p["threads"], f"{p['seconds_per_epoch']:.2f}",
                          f"{p['total_seconds']:.1f}{scaled}", f"{p['images_per_second']:,.0f}",
                          f"{p['warmup_seconds']:.2f}", f"{p['peak_rss_mb']:,.0f}",
                          "" if p["peak_gpu_mb"] is None else f"{p['peak_gpu_mb']:,.0f}"])
-        rows.append([name, "ratio course / mnist8k", "", "", "", f"{speedup:.2f}x", "", "", "", ""])
+        if "course" in parts:
+            run["ratio"] = bench.ratio(parts["course"], g)
+            rows.append([name, "ratio course / mnist8k gate", "", "", "", f"{run['ratio']:.2f}x", "", "", "", ""])
+        if "in-process" in parts:
+            extra = g["total_seconds"] - parts["in-process"]["total_seconds"]
+            run["split_overhead"] = {"seconds": extra, "fraction": extra / parts["in-process"]["total_seconds"],
+                                     "same_test_counts": g["test_correct"] == parts["in-process"]["test_correct"]}
+            rows.append([name, "gate - in-process (the split's cost)", "", "", "",
+                         f"{extra:+.1f} ({100 * run['split_overhead']['fraction']:+.2f}%)", "", "", "",
+                         "same test counts" if run["split_overhead"]["same_test_counts"] else "COUNTS DIFFER"])
+        report["runs"].append(run)
     print(tabulate(rows, headers=["candidate", "pipeline", "device", "threads", "s/epoch", "total s",
                                   "images/s", "warm-up s", "peak RSS MB", "peak GPU MB"]))
     out = Path(args.out)
-    kind = report["runs"][0]["tensor"]["device"].split(":")[0] if report["runs"] else "none"
+    kind = report["runs"][0]["gate"]["device"].split(":")[0] if report["runs"] else "none"
     path = out / f"{kind}-{platform.node() or 'host'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     results.write_json(path, report)
     print(f"written: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")

@@ -63,22 +63,24 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true", help="also time each layout under bfloat16 autocast")
     args = ap.parse_args(argv)
 
-    from models import get_candidate
+    from harness import catalog
+    from harness.runner import load_builder
 
     torch.set_num_threads(args.threads)
-    cand = get_candidate(args.candidate)
-    recipe = Recipe.from_dict(cand.recipe)
+    entry = catalog.scan(catalog.REPO_MODELS)[args.candidate]
+    builder = load_builder(entry.file, entry.name)  # in this process: a profiling tool for your own candidates
+    recipe = Recipe.from_dict(entry.recipe)
     mnist = data.load()
     n = recipe.batch_size * (args.steps + 5)
     images, labels = mnist.train_images[:n], mnist.train_labels[:n]
     for layout in (torch.contiguous_format, torch.channels_last):
         for bf16 in (False, True) if args.bf16 else (False,):
-            model = engine.build(cand.builder, 0).to(memory_format=layout)
+            model = engine.build(builder, 0).to(memory_format=layout)
             step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0), bf16=bf16)
             print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
                   f"{ms_per_step(step, 5, args.steps):.1f} ms/step{' under bfloat16 autocast' if bf16 else ''}")
     if args.compile:
-        model = engine.build(cand.builder, 0)
+        model = engine.build(builder, 0)
         compiled = torch.compile(model)
         step = stepper(compiled, recipe, images, labels, torch.contiguous_format, torch.Generator().manual_seed(0))
         t = time.perf_counter()
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     if args.profile:
         from torch.profiler import profile
 
-        model = engine.build(cand.builder, 0)
+        model = engine.build(builder, 0)
         step = stepper(model, recipe, images, labels, torch.contiguous_format, torch.Generator().manual_seed(0))
         ms_per_step(step, 5, 1)
         with profile() as prof:

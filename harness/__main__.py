@@ -1,5 +1,6 @@
-"""The command line, `python -m harness data|list|train|summary|eval|report`: the reporting
-layer that joins the harness to the candidates in models/, and the only harness module importing them."""
+"""The command line, `python -m harness data|list|train|summary|eval|report`: a judge like the
+pytest gate. It reads the candidates in models/ from their sources and runs their code only in
+a sandboxed runner (harness/trial.py), never in this process."""
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,10 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from . import anatomy, engine, report
+from . import catalog, engine, report, sandbox, trial
 from .data import DIGESTS, DataError, default_data_dir, load, prepare
 from .engine import RunResult, TrainingInterrupted
-from .probe import CandidateError, count_parameters, materialise
+from .probe import CandidateError
 from .progress import ProgressHooks, format_epoch_log
 from .recipe import Recipe, RecipeError
 from .results import (EVIDENCE_DIR, REPO_ROOT, CheckpointError, check_writable, default_results_dir,
@@ -58,35 +59,49 @@ def _shown(path: Path) -> str:
 
 # ---------------------------------------------------------------- candidates
 
-def _candidate(name: str):
-    from models import get_candidate
-    try:
-        return get_candidate(name)
-    except KeyError as e:
-        raise CLIError(e.args[0]) from None
+def _entry(name: str, models_dir: Path) -> catalog.Entry:
+    """The candidate as its source declares it; its own error when the file fails vetting."""
+    entries = catalog.scan(models_dir)
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise CLIError(f"no candidate named {name!r}; registered: {known}")
+    entry = entries[name]
+    if entry.error is not None:
+        raise CandidateError(f"candidate {name!r} cannot be run: {entry.error}")
+    return entry
 
 
-def _build(cand, seed: int):
-    """The model as the harness trains it: weights from `seed`, lazy modules materialised."""
-    if cand.builder is None:
-        raise CandidateError(f"candidate {cand.name!r} could not be imported: {cand.error}")
+def _settings(args, device=None) -> trial.Settings:
+    """Where runners start; a warning on stderr when candidate code is not sandboxed."""
     try:
-        model = engine.build(cand.builder, seed)
-    except Exception as e:  # the candidate's own code; any failure is its error, not ours
-        raise CandidateError(f"candidate {cand.name!r} failed to build: {type(e).__name__}: {e}") from None
-    try:
-        materialise(model)
-    except CandidateError as e:
-        raise CandidateError(f"candidate {cand.name!r}: {e}") from None
-    return model
+        isolation = sandbox.choose(args.isolation)
+    except sandbox.SandboxError as e:
+        raise CLIError(str(e)) from None
+    if not isolation.sandboxed:
+        print(f"warning: {isolation.reason}", file=sys.stderr, flush=True)
+    return trial.Settings(isolation, str(device or "cpu"), threads=torch.get_num_threads())
 
 
-def _recipe(cand, epochs: int | None) -> Recipe:
+@contextlib.contextmanager
+def _built(entry: catalog.Entry, seed: int, settings: trial.Settings, *, anatomy: bool = False):
+    """The candidate built in a runner from `seed`, its seed ownership checked; one clear
+    CandidateError for anything the candidate's own code did wrong."""
+    with trial.runner(Path(entry.file), settings) as r:
+        try:
+            built = trial.build(r, entry.name, seed, anatomy=anatomy)
+        except trial.TrialStopped as e:
+            raise CandidateError(f"candidate {e.reason}") from None
+        except trial.RunnerFailed as e:
+            raise CandidateError(f"candidate {entry.name!r}: the runner failed: {e}") from None
+        yield built
+
+
+def _recipe(entry: catalog.Entry, epochs: int | None) -> Recipe:
     try:
-        recipe = Recipe.from_dict(cand.recipe)
+        recipe = Recipe.from_dict(entry.recipe)
         return recipe if epochs is None else recipe.replace(epochs=epochs)
     except RecipeError as e:
-        raise RecipeError(f"{cand.name}: {e}") from None
+        raise RecipeError(f"{entry.name}: {e}") from None
 
 
 def _device(name: str):
@@ -109,19 +124,23 @@ def cmd_data(args) -> int:
 # ---------------------------------------------------------------- list
 
 def cmd_list(args) -> int:
-    from models import get_candidate, list_models
-    names = list_models(args.candidates)
-    if not names:
-        everything = ", ".join(list_models()) or "none"
+    entries = catalog.select(catalog.scan(args.models_dir), args.candidates)
+    if not entries:
+        everything = ", ".join(sorted(catalog.scan(args.models_dir))) or "none"
         raise CLIError(f"no candidate matches {args.candidates!r}; registered: {everything}")
+    settings = _settings(args)
     rows, problems = [], {}
-    for name in names:
-        cand = get_candidate(name)
+    for entry in entries:
+        params = "-"
         try:
-            params = f"{count_parameters(_build(cand, 0)):,}"
-        except CandidateError as e:
-            params, problems[name] = "-", _one_line(str(e))
-        rows.append([name, params, "complies" if cand.complies else "baseline", _shown(Path(cand.file))])
+            if entry.error is not None:
+                raise CandidateError(entry.error)
+            _recipe(entry, None)
+            with _built(entry, 0, settings) as built:
+                params = f"{built.budget.total:,}"
+        except (CandidateError, RecipeError) as e:
+            problems[entry.name] = _one_line(str(e))
+        rows.append([entry.name, params, entry.claim, _shown(Path(entry.file))])
     headers = ["name", "parameters", "claim", "file"]
     if problems:
         headers.append("error")
@@ -149,16 +168,15 @@ def _pair_text(pair) -> str:
 
 
 def cmd_summary(args) -> int:
-    cand = _candidate(args.name)
-    model = _build(cand, 0)
-    found = anatomy.inspect(model)
+    entry = _entry(args.name, args.models_dir)
+    with _built(entry, 0, _settings(args), anatomy=True) as built:
+        found = built.anatomy
+        total, trainable = built.budget.total, built.trainable
     rows = found.rows
     table = [[r.name, r.type, _shape_text(r.output_shape), f"{r.params:,}", _pair_text(r.rf),
               _pair_text(r.jump), f"{r.macs:,}"] for r in rows]
     print(tabulate(table, headers=["layer", "type", "output shape", "parameters", "RF", "jump", "MACs"],
                    colalign=("left", "left", "left", "right", "right", "right", "right")))
-    total = count_parameters(model)
-    trainable = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values() if p.requires_grad)
     print(f"total: {total:,} parameters ({trainable:,} trainable) in {len(rows)} layers")
     unseen = total - found.params
     if unseen:
@@ -180,8 +198,8 @@ def cmd_summary(args) -> int:
 
 # ---------------------------------------------------------------- eval
 
-def _load_weights(cand, path: Path):
-    """The candidate built fresh with the state dict at `path`; one clear error otherwise."""
+def _read_weights(entry: catalog.Entry, path: Path, built: trial.Built) -> dict:
+    """The state dict at `path`, checked here to fit the candidate as built; one clear error otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"no weights file {path}; `train` saves them beside its record as NAME-seedN.pt")
@@ -194,8 +212,7 @@ def _load_weights(cand, path: Path):
                        f"or give the .pt written beside a finished run's record")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CLIError(f"{path} holds no state dict (a dict of tensors); give the .pt written beside a run record")
-    model = _build(cand, 0)
-    expected = model.state_dict()
+    expected = built.state
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k}: {list(state[k].shape)} in the file, {list(expected[k].shape)} in the model"
@@ -210,10 +227,19 @@ def _load_weights(cand, path: Path):
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}"
                          f"{', ...' if len(unexpected) > 3 else ''})")
-        raise CLIError(f"the weights in {path} do not fit {cand.name}: {', '.join(parts)}; "
+        raise CLIError(f"the weights in {path} do not fit {entry.name}: {', '.join(parts)}; "
                        f"were they saved from another candidate, or before its code changed?")
-    model.load_state_dict(state)
-    return model
+    return state
+
+
+def _predict(entry: catalog.Entry, path: Path, images: torch.Tensor, settings: trial.Settings) -> torch.Tensor:
+    """Outputs of the candidate with the weights at `path`, computed in a runner."""
+    with _built(entry, 0, settings) as built:
+        state = _read_weights(entry, path, built)
+        try:
+            return trial.predict(built, state, images)
+        except (trial.TrialStopped, trial.RunnerFailed) as e:
+            raise CandidateError(f"candidate {entry.name!r}: {e}") from None
 
 
 def _record_beside(path: Path, name: str) -> tuple[dict | None, str | None]:
@@ -256,19 +282,19 @@ def compare_with_record(record: dict, correct: int, total: int, where: str, devi
 
 
 def cmd_eval(args) -> int:
-    cand = _candidate(args.name)
-    recipe = _recipe(cand, None)
+    entry = _entry(args.name, args.models_dir)
+    recipe = _recipe(entry, None)
     device = _device(args.device)
-    model = _load_weights(cand, args.weights)
-    record, problem = _record_beside(args.weights, cand.name)
+    settings = _settings(args, device)
+    record, problem = _record_beside(args.weights, entry.name)
     data = load(args.data_dir)
-    engine.deterministic(device)
-    model.to(device)
-    images = engine.normalise(data.test_images.to(device), recipe)
-    labels = data.test_labels.to(device)
-    loss_sum, correct, predicted = report.score(model, images, labels)
+    images = engine.normalise(data.test_images, recipe)
+    labels = data.test_labels
+    outputs = _predict(entry, args.weights, images, settings)
+    loss_sum, correct = engine.score(outputs, labels)
+    predicted = outputs.argmax(1)
     total = len(labels)
-    print(f"{cand.name} with weights {_shown(Path(args.weights))} on {device}, normalised by the recipe's "
+    print(f"{entry.name} with weights {_shown(Path(args.weights))} on {device}, normalised by the recipe's "
           f"mean {recipe.mean} and std {recipe.std}")
     print(f"test accuracy {100.0 * correct / total:.2f}% ({correct}/{total}), "
           f"average loss {loss_sum / total:.4f}")
@@ -290,7 +316,6 @@ def cmd_eval(args) -> int:
 # ---------------------------------------------------------------- report
 
 def cmd_report(args, command: str) -> int:
-    from models import get_candidate, list_models
     rules = Rules()
     if args.last_k is not None and not 1 <= args.last_k <= rules.max_epochs:
         raise CLIError(f"--last-k must lie in 1..{rules.max_epochs}, got {args.last_k}")
@@ -301,15 +326,19 @@ def cmd_report(args, command: str) -> int:
         notes_dir=Path(args.notes_dir), search_dir=Path(args.search_dir),
         last_k=args.last_k)
 
-    def load_model(name: str, path: Path):
+    settings = None
+
+    def predict(name: str, path: Path, images: torch.Tensor) -> torch.Tensor:
+        nonlocal settings
         try:
-            return _load_weights(_candidate(name), path)
+            settings = settings or _settings(args)
+            return _predict(_entry(name, args.models_dir), path, images, settings)
         except (CLIError, CandidateError) as e:
             raise ValueError(str(e)) from None
 
-    files = {name: Path(get_candidate(name).file) for name in list_models()}
+    files = {name: Path(e.file) for name, e in catalog.scan(args.models_dir).items()}
     try:
-        done = report.build(cfg, load_model=load_model, test_set=lambda: load(args.data_dir),
+        done = report.build(cfg, predict=predict, test_set=lambda: load(args.data_dir),
                             model_files=files, command=command)
     except (FileNotFoundError, ValueError) as e:
         raise CLIError(str(e)) from None
@@ -351,10 +380,11 @@ def _write_record(result: RunResult, recipe: Recipe, paths: dict, command: str, 
 
 
 def cmd_train(args, command: str) -> int:
-    cand = _candidate(args.name)
-    recipe = _recipe(cand, args.epochs)
+    entry = _entry(args.name, args.models_dir)
+    recipe = _recipe(entry, args.epochs)
     device = _device(args.device)
-    name, seed = cand.name, args.seed
+    settings = _settings(args, device)
+    name, seed = entry.name, args.seed
     json_path = Path(args.json) if args.json else default_results_dir() / f"{name}-seed{seed}.json"
     paths = {"json": json_path, "log": Path(args.log) if args.log else json_path.with_suffix(".log"),
              "weights": json_path.with_suffix(".pt"), "checkpoint": json_path.with_suffix(".ckpt")}
@@ -380,13 +410,18 @@ def cmd_train(args, command: str) -> int:
                        f"or delete the file to start over")
 
     data = load(args.data_dir)
-    model = _build(cand, seed)
     hooks = ProgressHooks(quiet=args.quiet)
     steps = engine.steps_per_epoch(len(data.train_images), recipe.batch_size, args.limit_train)
     try:
-        result = engine.train(model, recipe, data, seed, device, name=name, limit_train=args.limit_train,
-                              hooks=hooks if hooks.enabled else None, resume=resume,
-                              checkpoint=lambda state: save_checkpoint(ckpt, key, state))
+        with _built(entry, seed, settings) as built:
+            try:
+                outcome = trial.train(built, name, recipe, data, seed, limit_train=args.limit_train,
+                                      hooks=hooks if hooks.enabled else None, resume=resume,
+                                      checkpoint=lambda state: save_checkpoint(ckpt, key, state))
+            except trial.RunnerFailed as e:
+                raise CandidateError(f"candidate {name!r} seed {seed}: the runner failed while training: {e}; "
+                                     f"finished epochs are kept in {_shown(ckpt)} (--resume)") from None
+        result = outcome.result
     except TrainingInterrupted as e:
         hooks.close()
         _write_record(e.result, recipe, paths, command, steps)
@@ -399,8 +434,8 @@ def cmd_train(args, command: str) -> int:
 
     try:
         _write_record(result, recipe, paths, command, steps)
-        if result.status == "completed":
-            torch_save(paths["weights"], {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        if outcome.state is not None:
+            torch_save(paths["weights"], outcome.state)
     except OSError as e:
         raise OSError(f"cannot write the results of the finished run ({e}); the run is kept in "
                       f"{_shown(ckpt)}: fix the folder and rerun the same command with --resume "
@@ -443,12 +478,19 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_dir = dict(type=Path, default=None, metavar="DIR",
                     help=f"MNIST folder (default: $MNIST8K_DATA_DIR or {default_data_dir()})")
+    models_dir = dict(type=Path, default=catalog.REPO_MODELS, metavar="DIR",
+                      help="the folder of candidate files (default: models/ of this repository)")
+    isolation = dict(choices=sandbox.ISOLATIONS, default="auto",
+                     help="where candidate code runs: sandbox (bubblewrap), process (a plain child process) or "
+                          "auto (the sandbox where it works; with CI=true an error where it does not) (default: auto)")
 
     d = sub.add_parser("data", help="fetch (if needed) and verify MNIST")
     d.add_argument("--data-dir", **data_dir)
 
     ls = sub.add_parser("list", help="registered candidates with their parameter counts")
     ls.add_argument("--candidates", default="*", metavar="GLOB", help="names to show (globs, comma-separated)")
+    ls.add_argument("--isolation", **isolation)
+    ls.add_argument("--models-dir", **models_dir)
 
     t = sub.add_parser("train", help="train one candidate with one seed and save its record")
     t.add_argument("name", help="a candidate (see `list`)")
@@ -464,10 +506,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--log", default=None, metavar="PATH", help="course-format text log (default: beside the JSON)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    t.add_argument("--isolation", **isolation)
+    t.add_argument("--models-dir", **models_dir)
 
     s = sub.add_parser("summary", help="per-layer table of a candidate: shapes, parameters, "
                                        "receptive field and multiply-accumulates")
     s.add_argument("name", help="a candidate (see `list`)")
+    s.add_argument("--isolation", **isolation)
+    s.add_argument("--models-dir", **models_dir)
 
     e = sub.add_parser("eval", help="score saved weights on the test set, with the confusion matrix")
     e.add_argument("name", help="a candidate (see `list`)")
@@ -475,6 +521,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a state dict, as `train` saves beside its record (NAME-seedN.pt)")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     e.add_argument("--data-dir", **data_dir)
+    e.add_argument("--isolation", **isolation)
+    e.add_argument("--models-dir", **models_dir)
 
     r = sub.add_parser("report", help="pictures and results/EXPERIMENTS.md from the result files")
     r.add_argument("--results-dir", type=Path, default=EVIDENCE_DIR, metavar="DIR",
@@ -491,6 +539,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--search-dir", type=Path, default=REPO_ROOT / "results" / "search", metavar="DIR",
                    help="sweep logs *.jsonl for the search tables (default: results/search)")
     r.add_argument("--data-dir", **data_dir)
+    r.add_argument("--isolation", **isolation)
+    r.add_argument("--models-dir", **models_dir)
     return p
 
 

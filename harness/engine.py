@@ -58,11 +58,12 @@ class RunResult:
     recipe: dict
     limit_train: int | None = None  # trained on the first N images only (a smoke run)
     epochs: list[EpochRow] = field(default_factory=list)
-    status: str = "running"  # completed | diverged | interrupted
+    status: str = "running"  # completed | diverged | crashed | interrupted
     error: str | None = None
     params_after: int | None = None  # counted again after training; must equal params
     seconds: float = 0.0  # wall time of all epochs, set-up excluded
     setup_seconds: float = 0.0  # moving data to the device, building optimizer and schedule
+    isolation: str = ""  # how the candidate's code ran: "sandbox", "process", "" (in this process)
 
     @property
     def final_acc(self) -> float | None:
@@ -159,19 +160,30 @@ def normalise(images_u8: torch.Tensor, r: Recipe) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
-    """(summed cross-entropy, correct count) over already-normalised images."""
+def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's float32 outputs [N, 10] for already-normalised images, in eval mode."""
     model.eval()
     layout = memory_format(images.device)  # the training layout, so re-evaluation gives the same sums
     model.to(memory_format=layout)
-    loss = torch.zeros((), device=images.device, dtype=torch.float64)
-    correct = torch.zeros((), device=images.device, dtype=torch.int64)
-    for i in range(0, len(images), EVAL_BATCH):
-        out = model(images[i:i + EVAL_BATCH].contiguous(memory_format=layout)).float()
-        y = labels[i:i + EVAL_BATCH]
-        loss += F.cross_entropy(out, y, reduction="sum").double()
-        correct += (out.argmax(1) == y).sum()
+    return torch.cat([model(images[i:i + EVAL_BATCH].contiguous(memory_format=layout)).float()
+                      for i in range(0, len(images), EVAL_BATCH)])
+
+
+@torch.no_grad()
+def score(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    """(summed cross-entropy, correct count): per block of EVAL_BATCH in float32, summed in
+    float64, so the sums do not depend on who scores (the judge or an in-process run)."""
+    outputs, labels = outputs.float(), labels.to(outputs.device)
+    loss = torch.zeros((), device=outputs.device, dtype=torch.float64)
+    for i in range(0, len(labels), EVAL_BATCH):
+        loss += F.cross_entropy(outputs[i:i + EVAL_BATCH], labels[i:i + EVAL_BATCH], reduction="sum").double()
+    correct = (outputs.argmax(1) == labels).sum()
     return loss.item(), int(correct.item())
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    """(summed cross-entropy, correct count) over already-normalised images."""
+    return score(predict(model, images), labels)
 
 
 # ---------------------------------------------------------------- training
@@ -190,11 +202,14 @@ def _sync(device: torch.device) -> None:
 
 def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torch.device | str = "cpu",
           *, name: str = "", limit_train: int | None = None, hooks: Hooks | None = None,
-          resume: dict | None = None, checkpoint: Callable[[dict], None] | None = None) -> RunResult:
+          resume: dict | None = None, checkpoint: Callable[[dict], None] | None = None,
+          scorer: Callable[[int, torch.Tensor], tuple[float, int]] | None = None) -> RunResult:
     """Train `model` (already built from `seed`) by `recipe`; evaluate after each epoch.
 
     resume: a state from `checkpoint`, to continue after its last finished epoch with the
     same numbers an uninterrupted run gives. checkpoint: called with that state after each epoch.
+    scorer: (epoch, test outputs [N, 10]) -> (summed loss, correct); the runner passes the
+    outputs to the judge this way and never holds the labels (`data.test_labels` may be None).
     """
     t_setup = time.perf_counter()
     device = torch.device(device)
@@ -207,7 +222,12 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
         train_x, train_y = train_x[:limit_train], train_y[:limit_train]
     train_x, train_y = train_x.to(device), train_y.to(device)
     test_x = normalise(data.test_images.to(device), r).contiguous(memory_format=layout)
-    test_y = data.test_labels.to(device)
+    n_test = len(data.test_images)
+    if scorer is None:
+        test_y = data.test_labels.to(device)
+
+        def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int]:
+            return score(outputs, test_y)
 
     n = len(train_x)
     steps = steps_per_epoch(n, r.batch_size)
@@ -245,6 +265,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     result.setup_seconds = time.perf_counter() - t_setup
 
     t_run = time.perf_counter()
+    epoch = step = 0
     try:
         for epoch in range(first_epoch, r.epochs + 1):
             t_epoch = time.perf_counter()
@@ -284,13 +305,14 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 result.error = (f"non-finite loss at epoch {epoch}, step {bad + 1} of {steps}; "
                                 f"the {len(result.epochs)} finished epochs are kept")
                 break
-            test_loss, correct = evaluate(scored, test_x, test_y)
+            step = steps  # a failure from here on is the test pass's, after the last step
+            test_loss, correct = scorer(epoch, predict(scored, test_x))
             _sync(device)
             row = EpochRow(
                 epoch=epoch, train_loss=losses.mean().item(),
                 train_acc=100.0 * corrects.sum().item() / n,
-                test_loss=test_loss / len(test_y), test_acc=100.0 * correct / len(test_y),
-                test_correct=correct, test_total=len(test_y), lr=lr,
+                test_loss=test_loss / n_test, test_acc=100.0 * correct / n_test,
+                test_correct=correct, test_total=n_test, lr=lr,
                 seconds=time.perf_counter() - t_epoch,
             )
             result.epochs.append(row)
@@ -309,6 +331,10 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
             result.status = "completed"
             if ema is not None:  # the caller saves and re-evaluates what was scored
                 model.load_state_dict(ema.module.state_dict())
+    except Exception as e:  # the candidate's forward or backward broke: keep what finished
+        result.status = "crashed"
+        where = f"the test pass after epoch {epoch}" if step == steps else f"epoch {epoch}, step {step + 1} of {steps}"
+        result.error = (f"{type(e).__name__} in {where}: {e}; the {len(result.epochs)} finished epochs are kept")
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.error = f"interrupted after {len(result.epochs)} finished epochs"

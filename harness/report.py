@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import torch
-import torch.nn as nn
 from tabulate import tabulate
 
 from . import plots
-from .engine import RunResult, evaluate, normalise, steps_per_epoch
+from .engine import RunResult, normalise, steps_per_epoch
 from .progress import format_epoch_log
 from .recipe import Recipe, RecipeError
 from .results import EVIDENCE_DIR, REPO_ROOT, load_records, write_text
@@ -55,33 +54,11 @@ class ReportConfig:
 
 # A callable that returns the candidate `name` built with the weights at `path` (on the CPU),
 # or raises ValueError saying why it cannot.
-ModelLoader = Callable[[str, Path], nn.Module]
+# (candidate name, weights file, normalised images) -> outputs [N, 10], from a runner
+Predictor = Callable[[str, Path, torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------- predictions
-
-class _Recorder(nn.Module):
-    """Passes batches through to `model` and keeps each batch's predicted classes."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.predicted: list[torch.Tensor] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        self.predicted.append(out.float().argmax(1))
-        return out
-
-
-def score(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int, torch.Tensor]:
-    """engine.evaluate's (summed loss, correct count) on already-normalised images, and the
-    predicted class of every image, from the same single pass."""
-    recorder = _Recorder(model)
-    loss, correct = evaluate(recorder, images, labels)
-    predicted = torch.cat(recorder.predicted) if recorder.predicted else labels.new_zeros(0)
-    return loss, correct, predicted
-
 
 def confusion(labels: torch.Tensor, predicted: torch.Tensor, classes: int = CLASSES) -> list[list[int]]:
     """Counts [true][predicted]."""
@@ -429,7 +406,7 @@ def _curves(cand: CandidateRuns) -> list[plots.Curve]:
             for r in cand.trained]
 
 
-def _misclassified(cand: CandidateRuns, cfg: ReportConfig, load_model: ModelLoader | None,
+def _misclassified(cand: CandidateRuns, cfg: ReportConfig, predict: Predictor | None,
                    test_set: Callable[[], object] | None, report: Report) -> Path | None:
     """The grid for the lowest seed that has weights; None (with a warning) when it cannot be drawn."""
     run = next((r for r in cand.trained if r.path is not None and r.path.with_suffix(".pt").exists()), None)
@@ -437,16 +414,15 @@ def _misclassified(cand: CandidateRuns, cfg: ReportConfig, load_model: ModelLoad
         report.warnings.append(f"{cand.name}: no weights (.pt) beside any of its records; "
                                f"the misclassified-digits picture is skipped")
         return None
-    if load_model is None or test_set is None:
-        report.warnings.append(f"{cand.name}: no model loader or test set given; "
+    if predict is None or test_set is None:
+        report.warnings.append(f"{cand.name}: no predictor or test set given; "
                                f"the misclassified-digits picture is skipped")
         return None
     weights = run.path.with_suffix(".pt")
     try:
         data = test_set()
-        model = load_model(cand.name, weights)
         recipe = Recipe.from_dict(run.result.recipe)
-        _, _, predicted = score(model, normalise(data.test_images, recipe), data.test_labels)
+        predicted = predict(cand.name, weights, normalise(data.test_images, recipe)).argmax(1)
     except (ValueError, RuntimeError, OSError, RecipeError) as e:  # RuntimeError: the model's own forward
         report.warnings.append(f"{cand.name}: misclassified-digits picture skipped ({e})")
         return None
@@ -459,12 +435,12 @@ def _misclassified(cand: CandidateRuns, cfg: ReportConfig, load_model: ModelLoad
                                predicted[shown].tolist())
 
 
-def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
+def build(cfg: ReportConfig, *, predict: Predictor | None = None,
           test_set: Callable[[], object] | None = None,
           model_files: Mapping[str, Path] | None = None, command: str = "python -m harness report") -> Report:
     """Regenerate every picture and the document from the files `cfg` names.
 
-    load_model and test_set (a callable returning harness.data.MNIST) are needed only for the
+    predict and test_set (a callable returning harness.data.MNIST) are needed only for the
     misclassified digits; model_files gives each candidate's source file for its link.
     Raises FileNotFoundError when the results folder does not exist, ValueError when it holds
     no usable record; any other problem is a warning and the rest is still reported."""
@@ -509,7 +485,7 @@ def build(cfg: ReportConfig, *, load_model: ModelLoader | None = None,
                                 rules.target_acc, cand.last_k)
             report.written.append(path)
             pictures[cand.name].append(("accuracy and loss per epoch", path))
-            grid = _misclassified(cand, cfg, load_model, test_set_once if test_set else None, report)
+            grid = _misclassified(cand, cfg, predict, test_set_once if test_set else None, report)
             if grid is not None:
                 report.written.append(grid)
                 pictures[cand.name].append(("misclassified test digits", grid))

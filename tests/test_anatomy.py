@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from harness import anatomy
 from harness.__main__ import main
-from models import create_model
+
+import candidates
 
 
 def square(rows, kind=None):
@@ -33,7 +34,7 @@ def test_conv_pool_conv_by_hand():
 
 def test_model1_by_hand():
     # 3x3 convs: RF 3, 5, 7; pool: 8 (jump 2); 1x1: 8; 3x3: 12, 16; 1x1: 16; 7x7 on 7x7: 16 + 6*2 = 28.
-    found = anatomy.inspect(create_model("model1"))
+    found = candidates.build("model1", anatomy=True).anatomy  # inspected inside the runner
     assert square(found.rows, "Conv2d") == ([3, 5, 7, 8, 12, 16, 16, 28], [1, 1, 1, 2, 2, 2, 2, 2])
     assert square(found.rows, "MaxPool2d") == ([8], [2])
     assert found.params == 10_790

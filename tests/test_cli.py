@@ -20,12 +20,13 @@ from harness import anatomy, engine
 from harness.__main__ import main
 from harness.data import MNIST, DataError, load
 from harness.engine import EpochRow, RunResult, TrainingInterrupted
-from harness.probe import count_parameters, materialise
+from harness.probe import materialise
 from harness.progress import ProgressHooks, format_epoch_log
 from harness.recipe import Augment, Recipe
 from harness.results import (CheckpointError, load_checkpoint, load_records, run_record, save_checkpoint,
                              write_json)
-from models import get_candidate
+
+import candidates
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,17 +63,12 @@ def row_numbers(row) -> dict:
 # ---------------------------------------------------------------- commands
 
 def test_list_shows_model1_with_its_parameter_count():
-    done = cli("list")
+    done = cli("list", "--candidates", "model1,model3")
     assert done.returncode == 0, done.stderr
-    expected = count_parameters(materialise_built("model1"))
+    expected = candidates.build("model1").budget.total
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("model1 "))
-    assert f"{expected:,}" in line and "baseline" in line and "models/model1.py" in line
-
-
-def materialise_built(name: str) -> nn.Module:
-    model = engine.build(get_candidate(name).builder, 0)
-    materialise(model)
-    return model
+    assert f"{expected:,}" in line and "no claim" in line and "models/model1.py" in line
+    assert "claims" in next(ln for ln in done.stdout.splitlines() if ln.startswith("model3 "))
 
 
 def test_list_with_a_glob_that_matches_nothing_is_an_error():
@@ -82,7 +78,7 @@ def test_list_with_a_glob_that_matches_nothing_is_an_error():
 def test_summary_rows_add_up_to_the_parameter_count():
     done = cli("summary", "model1")
     assert done.returncode == 0, done.stderr
-    total = count_parameters(materialise_built("model1"))
+    total = candidates.build("model1").budget.total
     assert f"total: {total:,} parameters" in done.stdout
     assert "Conv2d" in done.stdout and "[1, 10, 1, 1]" in done.stdout
 
@@ -103,9 +99,10 @@ def test_train_smoke_writes_record_log_and_weights(tmp_path, mnist):
 
     log = (tmp_path / "r.log").read_text()
     assert log == format_epoch_log(result.epochs, steps=4)  # 512 images / batch 128
-    model = get_candidate("model1").builder()
-    model.load_state_dict(torch.load(tmp_path / "r.pt", weights_only=True))
+    weights = torch.load(tmp_path / "r.pt", weights_only=True)
+    assert list(weights) == candidates.state_keys("model1")
     assert not (tmp_path / "r.ckpt").exists()  # removed once the run completed
+    assert records[0]["result"]["isolation"] in ("sandbox", "process")
 
 
 def test_unknown_candidate_is_named():
@@ -162,6 +159,11 @@ def test_sigterm_saves_finished_epochs_and_resume_completes(tmp_path, mnist, cap
     assert not ckpt.exists() and (tmp_path / "r.pt").exists()
 
 
+NAN_WHEN_TRAINING = '''
+import torch.nn as nn
+from models.registry import register_model
+
+
 class NaNWhenTraining(nn.Module):
     """Passes the pre-training check (eval mode), then diverges on the first batch."""
 
@@ -174,12 +176,18 @@ class NaNWhenTraining(nn.Module):
         return out * float("nan") if self.training else out
 
 
-def test_diverged_run_keeps_its_record_and_fails(tmp_path, mnist, monkeypatch, capsys):
-    from models import registry
-    monkeypatch.setitem(registry._REGISTRY, "nan_when_training", registry.Candidate(
-        "nan_when_training", NaNWhenTraining, {"epochs": 2}, False, __file__))
+@register_model(recipe=dict(epochs=2), complies=False)
+def nan_when_training():
+    return NaNWhenTraining()
+'''
+
+
+def test_diverged_run_keeps_its_record_and_fails(tmp_path, mnist, capsys):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "nan.py").write_text(NAN_WHEN_TRAINING)
     out = tmp_path / "r.json"
-    code = main(["train", "nan_when_training", "--limit-train", "256", "--json", str(out), "--quiet"])
+    code = main(["train", "nan_when_training", "--models-dir", str(tmp_path / "models"), "--limit-train", "256",
+                 "--json", str(out), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and err[0].startswith("error: nan_when_training seed 0 diverged: non-finite loss "
@@ -213,17 +221,29 @@ class StopAtEpoch:
         pass
 
 
+class SmallNet(nn.Module):
+    """The engine's own test subject: convolutions, BatchNorm and a pooled head."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU())
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean((2, 3)))
+
+
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, mnist):
     data = small(mnist, 1024, 1000)
-    cand = get_candidate("model1")
     # A schedule that steps per batch and augmentation, so every saved state matters.
-    recipe = Recipe.from_dict(cand.recipe).replace(
-        epochs=3, schedule="onecycle", lr=0.05, augment=Augment(rotate=10, translate=0.1, scale=(0.9, 1.1)))
+    recipe = Recipe(epochs=3, schedule="onecycle", lr=0.05, ema=0.9,
+                    augment=Augment(rotate=10, translate=0.1, scale=(0.9, 1.1)))
     key = {"candidate": "model1", "seed": 3, "recipe": recipe.to_dict(), "limit_train": None, "device": "cpu"}
     path = tmp_path / "run.ckpt"
 
     def fresh():
-        model = engine.build(cand.builder, 3)
+        model = engine.build(SmallNet, 3)
         materialise(model)
         return model
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import data
+import candidates
+from harness import catalog, data, trial
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -459,49 +460,25 @@ BROKEN = {
         """),
 }
 
-PROBE = textwrap.dedent("""\
-    import json, models
-    from models import create_model, get_candidate, list_models
-    out = {"file": models.__file__, "names": list_models(), "errors": {}, "calls": {}}
-    for n in out["names"]:
-        c = get_candidate(n)
-        out["errors"][n] = c.error
-    for n in ("raising_builder", "broken_syntax", "twin", "model1"):
-        try:
-            m = create_model(n)
-            out["calls"][n] = sum(p.numel() for p in m.parameters())
-        except Exception as e:
-            out["calls"][n] = f"{type(e).__name__}: {e}"
-    print(json.dumps(out))
-    """)
-
-
 def test_broken_candidate_files_fail_alone(tmp_path):
+    """Read by the catalog without running them: each broken file is an entry with its own
+    error, a name declared twice fails in both files, and the good ones still build."""
     pkg = tmp_path / "models"
     pkg.mkdir()
-    for name in ("__init__.py", "registry.py", "model1.py"):
-        shutil.copyfile(ROOT / "models" / name, pkg / name)
+    shutil.copyfile(ROOT / "models" / "model1.py", pkg / "model1.py")
     for name, text in BROKEN.items():
         (pkg / name).write_text(text)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-
-    assert Path(out["file"]).parent == pkg  # the copy, not the repository's models/
-    assert {"broken_syntax", "broken_import", "raising_builder", "zz_duplicate", "model1"} <= set(out["names"])
-    errors = out["errors"]
-    assert errors["broken_syntax"].startswith("SyntaxError:") and "broken_syntax.py, line 3" in errors["broken_syntax"]
-    assert errors["broken_import"].startswith("ModuleNotFoundError: No module named 'no_such_package_xyz'")
-    assert "broken_import.py:2" in errors["broken_import"]
-    assert "registered twice" in errors["zz_duplicate"] and "zz_duplicate.py" in errors["zz_duplicate"]
-    assert "registered twice" in errors["twin"]
-    assert "a_twin.py" in errors["twin"] and "zz_duplicate.py" in errors["twin"]
+    entries = catalog.scan(pkg)
+    assert {"broken_syntax", "broken_import", "raising_builder", "twin", "model1"} <= set(entries)
+    errors = {name: entry.error for name, entry in entries.items()}
+    assert errors["broken_syntax"] == "broken_syntax.py: line 3: syntax error: invalid syntax"
+    assert errors["broken_import"].startswith("broken_import.py: line 2: imports 'no_such_package_xyz', outside "
+                                              "the allowed modules")
+    assert "declared twice" in errors["twin"] and "a_twin.py" in errors["twin"] and "zz_duplicate.py" in errors["twin"]
+    assert errors["twin[zz_duplicate.py]"] == errors["twin"]
     assert errors["raising_builder"] is None and errors["model1"] is None
 
-    calls = out["calls"]
-    assert calls["raising_builder"] == "RuntimeError: builder exploded"
-    assert calls["broken_syntax"].startswith("ImportError: candidate 'broken_syntax' could not be imported")
-    assert calls["twin"].startswith("ImportError: candidate 'twin' could not be imported")
-    assert calls["model1"] == 10790  # the others still build
+    with pytest.raises(trial.TrialStopped, match=r"raising_builder: the builder raised RuntimeError: "
+                                                 r"builder exploded \(broken_builder.py:6\)"):
+        candidates.build("raising_builder", pkg)
+    assert candidates.build("model1", pkg).budget.total == 10790  # the others still build

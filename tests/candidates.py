@@ -1,0 +1,34 @@
+"""Candidates as the tests reach them: read by the catalog and built in a runner (sandboxed
+where bubblewrap works), never imported into the test process."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+from harness import catalog, sandbox, trial
+
+
+def settings() -> trial.Settings:
+    return trial.Settings(sandbox.choose("auto"), "cpu", threads=1)
+
+
+@functools.lru_cache(maxsize=None)
+def build(name: str, models_dir: Path = catalog.REPO_MODELS, *, anatomy: bool = False) -> trial.Built:
+    """The candidate built from seed 0 in a runner that has already ended (once per process:
+    each runner start costs a torch import)."""
+    entry = catalog.scan(models_dir)[name]
+    assert entry.error is None, entry.error
+    with trial.runner(Path(entry.file), settings()) as r:
+        return trial.build(r, name, 0, anatomy=anatomy)
+
+
+def state_keys(name: str) -> list[str]:
+    return list(build(name).state)
+
+
+def outputs(name: str, state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    entry = catalog.scan(catalog.REPO_MODELS)[name]
+    with trial.runner(Path(entry.file), settings()) as r:
+        return trial.predict(trial.build(r, name, 0), state, images)
