@@ -21,7 +21,6 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from harness import data, engine  # noqa: E402
-from harness.augment import random_affine  # noqa: E402
 from harness.recipe import Recipe  # noqa: E402
 
 
@@ -32,7 +31,7 @@ def stepper(model, recipe: Recipe, images, labels, layout, generator, bf16: bool
 
     def step(i: int) -> None:
         idx = torch.arange(i * recipe.batch_size, (i + 1) * recipe.batch_size)
-        x = random_affine(images[idx].unsqueeze(1).float().div_(255), recipe.augment, generator)
+        x = recipe.augment(images[idx].unsqueeze(1).float().div_(255), generator)
         x = ((x - recipe.mean) / recipe.std).contiguous(memory_format=layout)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(x)

@@ -6,7 +6,6 @@ and the head is always GAP then a 1x1 conv to 10 classes.
 """
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 class SpecNet(nn.Module):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
 from torch.nn.modules.utils import _pair
 
 # Receptive fields are followed through forward hooks, so they are exact for chains of
@@ -69,6 +70,9 @@ class Anatomy:
     rows: list[LayerRow]
     input_size: tuple[int, int]  # (h, w) of the dummy image
     head: _Field | None  # the field of the model's output; None when it could not be followed
+    # Multiply-accumulates per image by torch.utils.flop_counter, which also sees functional
+    # convolutions and matrix products that module hooks miss; None when it could not count.
+    counted_macs: int | None = None
 
     @property
     def params(self) -> int:
@@ -77,7 +81,8 @@ class Anatomy:
 
     @property
     def macs(self) -> int:
-        return sum(r.macs for r in self.rows)
+        """Per image: the flop counter's figure, else the sum over Conv2d and Linear rows."""
+        return self.counted_macs if self.counted_macs is not None else sum(r.macs for r in self.rows)
 
     @property
     def head_rf(self) -> tuple[int, int] | None:
@@ -232,8 +237,9 @@ def inspect(model: nn.Module, input_shape: tuple = (1, 1, 28, 28),
             handles.append(module.register_forward_hook(hook(name, leaf=not has_children)))
     was_training = model.training
     model.eval()
+    counter = FlopCounterMode(display=False)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), counter:
             out = model(x)
     finally:
         model.train(was_training)
@@ -241,7 +247,9 @@ def inspect(model: nn.Module, input_shape: tuple = (1, 1, 28, 28),
             h.remove()
     outs = _tensors(out)
     head = field_of(outs[0]) if outs else state["last"]
-    return Anatomy(rows=rows, input_size=(height, width), head=head)
+    # FLOPs of convolutions and matrix products are 2 per multiply-accumulate.
+    counted = counter.get_total_flops() // (2 * batch) if batch >= 1 else None
+    return Anatomy(rows=rows, input_size=(height, width), head=head, counted_macs=counted)
 
 
 def layers(model: nn.Module, input_shape: tuple = (1, 1, 28, 28),

@@ -1,16 +1,26 @@
-"""Per-image random affine (rotation, translation, scale) for a whole batch in two kernels.
-
-torchvision's transforms draw one parameter set per call; here every image gets its own,
-from a seeded generator, so a run is reproducible and a batch is not turned as one.
-"""
+"""The affine kernel under harness.augmentations.ContinuousAffine, and random_affine: the draws
+recipes made before augmentation was written as named ops, kept as the reference ContinuousAffine
+reproduces bit for bit (see tests/test_augmentations.py)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .recipe import Augment
+
+@dataclass(frozen=True)
+class Augment:
+    """random_affine's parameters, on the raw [0, 1] image, so padding is background (0)."""
+
+    rotate: float = 0.0  # degrees: each image turns by U(-rotate, +rotate)
+    translate: float = 0.0  # fraction of the side: each image shifts by U(-t, +t) * 28 px per axis
+    scale: tuple[float, float] = (1.0, 1.0)  # each image zooms by U(lo, hi)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rotate != 0 or self.translate != 0 or tuple(self.scale) != (1.0, 1.0)
 
 
 def affine(x: torch.Tensor, angle_deg: torch.Tensor, scale: torch.Tensor,

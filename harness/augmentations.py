@@ -1,6 +1,6 @@
 """torchvision-style augmentation, written as torchvision's names and arguments, checked, and
 applied per image to a whole batch on its device from a seeded generator, in batched kernels.
-Each op's output for given parameters matches torchvision.transforms.v2.functional (see tests)."""
+Each op matches torchvision.transforms.v2.functional (see tests), except ContinuousAffine, mnist8k's own."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+
+from .augment import affine
 
 SIZE = (28, 28)  # the model's input: a pipeline starts and must end at this size
 Params = dict  # one op's draws for a batch: tensors with a leading dimension N (None: op disabled)
@@ -941,9 +943,47 @@ class RandomApply(_Op):
         return _select(params["applied"], Pipeline(self.transforms).apply(x, params["inner"]), x)
 
 
+@dataclass(frozen=True)
+class ContinuousAffine(_Op):
+    """Not a torchvision transform: mnist8k's own. Rotation, zoom and a continuous sub-pixel shift
+    drawn per image, the shift applied before the rotation, bilinear, zero padding. It is
+    harness.augment.random_affine draw for draw and bit for bit, so recipes written before named
+    ops train as they did (torchvision's RandomAffine shifts by whole pixels, after the turn)."""
+
+    degrees: tuple[float, float] = (0.0, 0.0)  # d means U(-d, d); a positive angle turns anticlockwise
+    translate: float = 0.0  # each image shifts by U(-t, t) * 28 px per axis
+    scale: tuple[float, float] = (1.0, 1.0)  # each image zooms by U(lo, hi)
+
+    ARGS: ClassVar = ("degrees", "translate", "scale")
+
+    @classmethod
+    def read(cls, a, size):
+        return cls(degrees=a.span("degrees", (0.0, 0.0)),
+                   translate=a.number("translate", 0.0, lambda v: 0 <= v < 1,
+                                      "must be a fraction of the side in [0, 1): the shift is U(-t, t) "
+                                      "times the side, per axis"),
+                   scale=a.pair("scale", (1.0, 1.0), lambda lo, hi: 0 < lo <= hi,
+                                "must be a pair (lo, hi) with 0 < lo <= hi")), size
+
+    @property
+    def enabled(self):
+        return self.degrees != (0.0, 0.0) or self.translate != 0 or self.scale != (1.0, 1.0)
+
+    def draw(self, n, generator, device, size):
+        # random_affine's order, and its draws even for a range of width 0, so the generator
+        # moves on exactly as it did.
+        angle = _uniform(*self.degrees, generator, device, n)
+        scale = _uniform(*self.scale, generator, device, n)
+        shift = _uniform(-self.translate, self.translate, generator, device, n, 2)
+        return {"angle": angle, "scale": scale, "shift": shift}
+
+    def apply(self, x, params):
+        return affine(x, params["angle"], params["scale"], params["shift"])
+
+
 _OPS = {cls.__name__: cls for cls in (
     RandomRotation, RandomAffine, RandomResizedCrop, CenterCrop, Resize, RandomErasing,
-    RandomPerspective, ColorJitter, GaussianBlur, RandomApply)}
+    RandomPerspective, ColorJitter, GaussianBlur, RandomApply, ContinuousAffine)}
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,8 @@ def course_pipeline(builder, recipe: Recipe, data_dir, seed: int, device: torch.
     from torchvision import datasets, transforms
 
     t0 = time.perf_counter()
-    rot = recipe.augment.rotate or 7.0  # the course rotates by +-7 degrees when a recipe does not
+    # The course rotates by +-7 degrees when a recipe does not rotate at all.
+    rot = next((max(abs(d) for d in op.degrees) for op in recipe.augment.ops if hasattr(op, "degrees")), 0.0) or 7.0
     train_tf = transforms.Compose([
         transforms.RandomRotation((-rot, rot), fill=(0,)),
         transforms.ToTensor(), transforms.Normalize((recipe.mean,), (recipe.std,))])
@@ -108,13 +109,19 @@ def course_pipeline(builder, recipe: Recipe, data_dir, seed: int, device: torch.
             opt.step()
             if per_step:
                 sched.step()
-        if sched is not None and not per_step:
-            sched.step()
         model.eval()
-        correct = 0
+        correct, loss_sum = 0, 0.0
         with torch.no_grad():
             for x, y in test_loader:
-                correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+                out, y = model(x.to(device)), y.to(device)
+                correct += (out.argmax(1) == y).sum().item()
+                loss_sum += F.cross_entropy(out, y, reduction="sum").item()
+        if sched is not None and not per_step:
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):  # as the course steps it
+                monitor = recipe.schedule.monitor
+                sched.step(loss_sum / len(test_set) if monitor == "test_loss" else 100.0 * correct / len(test_set))
+            else:
+                sched.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         epoch_seconds.append(time.perf_counter() - t)

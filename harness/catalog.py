@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .vetting import VettingError, vet
+from .vetting import CLAIM_DEFAULTS, VettingError, vet
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 NOT_CANDIDATES = {"registry.py"}  # the decorator's own file; files starting with "_" are skipped too
@@ -19,12 +19,20 @@ class Entry:
     name: str
     file: str
     recipe: dict = field(default_factory=dict)
-    complies: bool = True  # an unreadable file is judged as claiming: its failure then fails the gate
+    # {"seeds": (...), "last_k": K} or None. An unreadable file is judged as claiming: its
+    # failure then fails the gate.
+    claim: dict | None = field(default_factory=lambda: dict(CLAIM_DEFAULTS))
     error: str | None = None
 
     @property
-    def claim(self) -> str:
-        return "claims" if self.complies else "no claim"
+    def complies(self) -> bool:
+        return self.claim is not None
+
+    @property
+    def claim_label(self) -> str:
+        if self.claim is None:
+            return "no claim"
+        return f"claims seeds {','.join(map(str, self.claim['seeds']))}, last {self.claim['last_k']}"
 
 
 def candidate_files(folder: Path = REPO_MODELS) -> list[Path]:
@@ -36,7 +44,7 @@ def scan(folder: Path = REPO_MODELS) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     for path in candidate_files(folder):
         try:
-            found = [Entry(d.name, d.file, d.recipe, d.complies) for d in vet(path)]
+            found = [Entry(d.name, d.file, d.recipe, d.claim) for d in vet(path)]
         except VettingError as e:
             found = [Entry(path.stem, str(path), error=str(e))]
         for entry in found:

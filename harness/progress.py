@@ -8,7 +8,7 @@ from typing import Sequence, TextIO
 import torch
 from tqdm import tqdm
 
-from .engine import EpochRow
+from .records import EpochRow
 
 
 def score_line(row: EpochRow) -> str:

@@ -1,13 +1,9 @@
-"""The experiments report: pictures and results/EXPERIMENTS.md regenerated from run records,
-hand-written notes and GPU search logs, plus the confusion of a model's test predictions.
-Builds files and strings and returns warnings; the command line prints them."""
+"""The experiments report: pictures and results/EXPERIMENTS.md regenerated from the gathered
+run records, the chain notes and the search logs. Builds files and strings and returns
+warnings; the command line prints them."""
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 import os
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +13,15 @@ import torch
 from tabulate import tabulate
 
 from . import plots
-from .engine import RunResult, normalise, steps_per_epoch
+from .gathering import CandidateRuns, SeedRun, gather
+from .notes import read_notes, read_search
+from .engine import normalise, steps_per_epoch
 from .progress import format_epoch_log
 from .recipe import Recipe, RecipeError
-from .results import EVIDENCE_DIR, REPO_ROOT, load_records, write_text
-from .rules import Rules, Verdict, judge
+from .results import EVIDENCE_DIR, REPO_ROOT, write_text
+from .rules import Rules
 
 TRAIN_IMAGES = 60_000  # MNIST's training set: the steps per epoch shown in the logs follow from it
-CLASSES = 10
 
 # Reported elsewhere for the same exercise and not rerun here: context for the chain's numbers.
 PUBLIC_RESULTS = (
@@ -52,241 +49,9 @@ class ReportConfig:
     max_misclassified: int = 48  # digits in each grid
 
 
-# A callable that returns the candidate `name` built with the weights at `path` (on the CPU),
-# or raises ValueError saying why it cannot.
-# (candidate name, weights file, normalised images) -> outputs [N, 10], from a runner
+# (candidate name, weights file, normalised images) -> outputs [N, 10], computed in a runner;
+# raises ValueError saying why it cannot.
 Predictor = Callable[[str, Path, torch.Tensor], torch.Tensor]
-
-
-# ---------------------------------------------------------------- predictions
-
-def confusion(labels: torch.Tensor, predicted: torch.Tensor, classes: int = CLASSES) -> list[list[int]]:
-    """Counts [true][predicted]."""
-    flat = torch.bincount(labels.cpu() * classes + predicted.cpu(), minlength=classes * classes)
-    return flat.view(classes, classes).tolist()
-
-
-def confusion_table(matrix: list[list[int]], tablefmt: str = "simple") -> str:
-    rows = [[i, *(f"{n:,}" for n in row)] for i, row in enumerate(matrix)]
-    headers = ["true \\ predicted", *map(str, range(len(matrix)))]
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, colalign=("right",) * (len(matrix) + 1),
-                    disable_numparse=True)
-
-
-def per_class_table(matrix: list[list[int]], tablefmt: str = "simple") -> str:
-    """Accuracy per true digit, and the digit it is most often taken for."""
-    rows = []
-    for i, row in enumerate(matrix):
-        total, right = sum(row), row[i]
-        wrong = [(n, j) for j, n in enumerate(row) if j != i and n]
-        worst = max(wrong) if wrong else None
-        rows.append([i, f"{total:,}", f"{right:,}", f"{100.0 * right / total:.2f}" if total else "",
-                     f"{worst[1]} ({worst[0]})" if worst else "-"])
-    return tabulate(rows, headers=["digit", "images", "correct", "accuracy %", "most taken for (times)"],
-                    tablefmt=tablefmt, colalign=("right", "right", "right", "right", "left"),
-                    disable_numparse=True)
-
-
-# ---------------------------------------------------------------- run records
-
-@dataclass
-class SeedRun:
-    seed: int
-    result: RunResult
-    verdict: Verdict  # judged again by ReportConfig.rules, over the candidate's window
-    path: Path | None  # the record file; the weights lie beside it as .pt
-
-    @property
-    def test_acc(self) -> list[float]:
-        return [row.test_acc for row in self.result.epochs]
-
-    @property
-    def label(self) -> str:
-        res = self.result
-        if res.status != "completed":
-            return res.status
-        if res.limit_train is not None:
-            return f"smoke ({res.limit_train:,} images)"
-        return "completed"
-
-
-@dataclass
-class CandidateRuns:
-    name: str
-    last_k: int  # the window its runs are judged over
-    runs: list[SeedRun] = field(default_factory=list)  # by seed
-
-    @property
-    def params(self) -> int:
-        return self.runs[0].result.params
-
-    @property
-    def trained(self) -> list[SeedRun]:
-        return [r for r in self.runs if r.result.epochs]
-
-    @property
-    def passed(self) -> int:
-        return sum(r.verdict.passed for r in self.runs)
-
-    def min_last_k(self) -> list[float]:
-        return [r.verdict.min_last_k for r in self.runs if r.verdict.min_last_k is not None]
-
-    def finals(self) -> list[float]:
-        return [r.result.final_acc for r in self.trained]
-
-
-def natural_key(name: str):
-    """model2 before model10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _recorded_k(rec: dict, max_epochs: int) -> int | None:
-    """The last_k a record was run with, or None when it holds no usable one."""
-    rules = rec.get("rules")
-    k = rules.get("last_k") if isinstance(rules, dict) else None
-    return k if isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= max_epochs else None
-
-
-def gather(folder: Path, rules: Rules, last_k: int | None = None) -> tuple[list[CandidateRuns], list[str]]:
-    """Every usable record in `folder`, grouped by candidate and sorted, judged by `rules` over
-    `last_k` epochs, or (None) over the window the candidate's records were run with."""
-    records, warnings = load_records(folder)
-    grouped: dict[str, list[tuple[RunResult, Path, int | None]]] = {}
-    seen: dict[tuple[str, int], Path | None] = {}
-    for rec in records:
-        path = Path(rec["path"])
-        result = RunResult.from_dict(rec["result"])
-        key = (result.candidate, result.seed)
-        if key in seen:
-            warnings.append(f"{path}: skipped, a second record of {result.candidate} seed {result.seed} "
-                            f"(the first is {seen[key]})")
-            continue
-        seen[key] = path
-        grouped.setdefault(result.candidate, []).append((result, path, _recorded_k(rec, rules.max_epochs)))
-    cands = []
-    for name in sorted(grouped, key=natural_key):
-        ks = [k for _, _, k in grouped[name] if k is not None]
-        k = last_k or max(ks, default=rules.last_k)  # the strictest window any of its runs was held to
-        cand, cand_rules = CandidateRuns(name, k), dataclasses.replace(rules, last_k=k)
-        for result, path, _ in sorted(grouped[name], key=lambda item: item[0].seed):
-            planned = (result.recipe or {}).get("epochs")
-            verdict = judge(result, cand_rules, planned if isinstance(planned, int) else None)
-            cand.runs.append(SeedRun(result.seed, result, verdict, path))
-        cands.append(cand)
-    return cands, warnings
-
-
-# ---------------------------------------------------------------- notes
-
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?(?![\w])")
-
-
-def read_notes(path: Path) -> tuple[dict[str, str], list[str]]:
-    """The `## Target` and `## Analysis` sections of a notes file ("(no notes)" when absent),
-    and a warning for each hand-typed number: numbers belong to the generated parts."""
-    sections = {"target": "(no notes)", "analysis": "(no notes)"}
-    if not path.exists():
-        return sections, []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return sections, [f"{path}: notes not read ({e}); written as (no notes)"]
-    current, found = None, {}
-    for line in text.splitlines():
-        heading = re.match(r"^##\s+(.+?)\s*#*\s*$", line)
-        if heading and not line.startswith("###"):
-            current = heading.group(1).strip().lower()
-            found.setdefault(current, [])
-            continue
-        if current is not None:
-            found[current].append(line)
-    warnings = []
-    for key in sections:
-        body = "\n".join(found.get(key, [])).strip()
-        if body:
-            sections[key] = body
-            prose = re.sub(r"`[^`]*`", "", body)  # code spans may name files and layers
-            numbers = _NUMBER.findall(prose)
-            if numbers:
-                shown = ", ".join(dict.fromkeys(numbers))
-                warnings.append(f"{path}: ## {key.title()} types numbers by hand ({shown}); "
-                                f"the report generates every number, so write the prose without them")
-    return sections, warnings
-
-
-# ---------------------------------------------------------------- search logs
-
-@dataclass
-class SearchRow:
-    arch: str
-    recipe: str
-    params: int
-    seeds: list[int] = field(default_factory=list)  # completed runs
-    min_last: list[float] = field(default_factory=list)  # per completed seed, over the window
-    finals: list[float] = field(default_factory=list)
-    other: list[str] = field(default_factory=list)  # "seed 2 diverged", ...
-
-
-def read_search(folder: Path, last_k: int) -> tuple[dict[int, list[SearchRow]], dict[str, int], list[str]]:
-    """Sweep logs (*.jsonl) grouped by parameter family (the budget rounded up to a thousand):
-    rows sorted best first by the worst seed's minimum over the last `last_k` epochs. Also
-    how many planned runs were skipped, by reason, and a warning per unusable line."""
-    rows: dict[tuple[str, str, int], SearchRow] = {}
-    seen: dict[tuple, str] = {}
-    skipped: dict[str, int] = {}
-    warnings: list[str] = []
-    for path in sorted(Path(folder).glob("*.jsonl")):
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            warnings.append(f"{path}: skipped, cannot be read ({e})")
-            continue
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                run = json.loads(line)
-            except json.JSONDecodeError as e:
-                warnings.append(f"{where}: skipped, not valid JSON ({e})")
-                continue
-            if not isinstance(run, dict) or not isinstance(run.get("arch"), str) \
-                    or not isinstance(run.get("recipe"), str) or not isinstance(run.get("seed"), int):
-                warnings.append(f"{where}: skipped, needs arch, recipe and seed")
-                continue
-            if "skipped" in run:
-                reason = str(run["skipped"])
-                skipped[reason] = skipped.get(reason, 0) + 1
-                continue
-            accs, params = run.get("test_acc"), run.get("params")
-            if not isinstance(params, int) or not isinstance(accs, list) \
-                    or not all(isinstance(a, (int, float)) for a in accs):
-                warnings.append(f"{where}: skipped, needs params (an integer) and test_acc (a list of numbers)")
-                continue
-            key = (run["arch"], run["recipe"], run["seed"])
-            if key in seen:
-                warnings.append(f"{where}: skipped, {run['arch']} {run['recipe']} seed {run['seed']} "
-                                f"is already in {seen[key]}")
-                continue
-            seen[key] = where
-            row = rows.setdefault((run["arch"], run["recipe"], params),
-                                  SearchRow(run["arch"], run["recipe"], params))
-            status = run.get("status", "completed")
-            if status != "completed" or not accs:
-                row.other.append(f"seed {run['seed']} {status}")
-                continue
-            row.seeds.append(run["seed"])
-            row.min_last.append(min(accs[-last_k:]))
-            row.finals.append(accs[-1])
-    families: dict[int, list[SearchRow]] = {}
-    for row in rows.values():
-        order = sorted(range(len(row.seeds)), key=lambda i: row.seeds[i])
-        row.seeds, row.min_last, row.finals = ([xs[i] for i in order]
-                                               for xs in (row.seeds, row.min_last, row.finals))
-        families.setdefault(max(1, math.ceil(row.params / 1000)) * 1000, []).append(row)
-    for family in families.values():
-        family.sort(key=lambda r: (-(min(r.min_last) if r.min_last else -1.0), r.arch, r.recipe))
-    return dict(sorted(families.items())), skipped, warnings
 
 
 # ---------------------------------------------------------------- formatting
@@ -421,7 +186,8 @@ def _misclassified(cand: CandidateRuns, cfg: ReportConfig, predict: Predictor | 
     weights = run.path.with_suffix(".pt")
     try:
         data = test_set()
-        recipe = Recipe.from_dict(run.result.recipe)
+        # Only the normalisation matters here, and records keep it in every recipe format.
+        recipe = Recipe.from_dict({k: run.result.recipe[k] for k in ("mean", "std") if k in run.result.recipe})
         predicted = predict(cand.name, weights, normalise(data.test_images, recipe)).argmax(1)
     except (ValueError, RuntimeError, OSError, RecipeError) as e:  # RuntimeError: the model's own forward
         report.warnings.append(f"{cand.name}: misclassified-digits picture skipped ({e})")
@@ -506,8 +272,7 @@ def build(cfg: ReportConfig, *, predict: Predictor | None = None,
         f"Do not edit this file: the Target and Analysis prose comes from "
         f"`{_display(cfg.notes_dir)}/NAME.md`, and every number comes from the records.",
         "",
-        f"Rules: at most {rules.max_params:,} parameters, at most {rules.max_epochs} epochs, and test "
-        f"accuracy of at least {rules.target_acc:.2f}% in each of the last K epochs, for every seed. "
+        f"Rules: {rules.sentence(last_k='K')}. "
         + (f"K is {cfg.last_k} for every candidate here." if cfg.last_k else
            "K is the window each candidate's evidence was run with (`--last-k` of the compliance run), "
            "named in its Result and in the table's last column."),

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-from .engine import EpochRow, RunResult
+from . import files
+from .records import EpochRow, RunResult
 
 SCHEMA = 1  # bump when a record's layout changes in a way old readers would misread
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the folder holding harness/
@@ -32,27 +32,10 @@ def default_results_dir() -> Path:
 
 # ---------------------------------------------------------------- atomic writes
 
-@contextlib.contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the body succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: Path, obj) -> None:
     """Serialised straight into a temporary file, so a value json cannot encode fails the
     write without touching whatever `path` held before."""
-    with _atomic_target(path) as tmp:
+    with files.atomic_target(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2)
             f.write("\n")
@@ -60,16 +43,11 @@ def write_json(path: Path, obj) -> None:
             os.fsync(f.fileno())
 
 
-def write_text(path: Path, text: str) -> None:
-    with _atomic_target(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+write_text = files.write_text
 
 
 def torch_save(path: Path, obj) -> None:
-    with _atomic_target(path) as tmp:
+    with files.atomic_target(path) as tmp:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -106,6 +84,12 @@ def _processor() -> str:
     return name or platform.machine()
 
 
+def _cpu_capability() -> str | None:
+    with contextlib.suppress(Exception):
+        return torch.backends.cpu.get_cpu_capability()
+    return None
+
+
 def machine_info() -> dict:
     """Where a run happened: enough to tell whether two records can be compared."""
     commit = _git("rev-parse", "--short", "HEAD")
@@ -118,6 +102,8 @@ def machine_info() -> dict:
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "processor": _processor(),
+        # The CPU's model and the kernels torch picks for it: numbers are compared like with like.
+        "cpu_capability": _cpu_capability(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -179,11 +165,15 @@ def _record_problem(rec) -> str | None:
     return None
 
 
-def load_records(folder: Path) -> tuple[list[dict], list[str]]:
-    """Every run record in `folder` (not its subfolders), by file name, each with its "path";
-    each file that cannot be used is skipped with one warning naming it and the reason."""
+def load_records(folder: Path, *, nested: bool = False) -> tuple[list[dict], list[str]]:
+    """Every run record in `folder` (and, if `nested`, in its folders one level down, as
+    results/evidence/NAME/ holds them), by path, each with its "path"; each file that cannot
+    be used is skipped with one warning naming it and the reason."""
     records, warnings = [], []
-    for path in sorted(Path(folder).glob("*.json")):
+    paths = sorted(Path(folder).glob("*.json"))
+    if nested:
+        paths = sorted(paths + list(Path(folder).glob("*/*.json")))
+    for path in paths:
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as e:

@@ -1,36 +1,68 @@
 """The exercise's rules and the verdict on one run: which rule broke, and by how much."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
 
-from .engine import RunResult
+from .recipe import MAX_EPOCHS
+from .records import RunResult, Verdict
+
+
+def _rule(default, help_text: str, valid: Callable[[object, dict], bool], why: str, shown: str):
+    """A rule's threshold with what the gate needs to offer it as an option: its help, the
+    check of a value (given all values, for rules that depend on another) and its default as shown."""
+    return field(default=default, metadata={"help": help_text, "valid": valid, "why": why, "shown": shown})
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The thresholds a compliant candidate must meet, for every seed it is run with."""
+    """The thresholds a compliant candidate must meet, for every seed it is run with. Each
+    field is also a gate option (--max-params, ...) whose help and check come from here."""
 
-    max_params: int = 8000  # counted over every nn.Parameter, lazy modules materialised
-    max_epochs: int = 15  # passes over the 60k training images
-    target_acc: float = 99.40  # percent test accuracy ...
-    last_k: int = 3  # ... in each of the last K epochs, not once
+    # every value of the state dict, buffers included (BatchNorm running statistics aside)
+    max_params: int = _rule(8000, "most parameters a model may have", lambda v, _: v >= 1,
+                            "must be a positive integer", "8000")
+    # passes over the 60k training images
+    max_epochs: int = _rule(MAX_EPOCHS, f"most epochs a recipe may train, {MAX_EPOCHS} at most",
+                            lambda v, _: 1 <= v <= MAX_EPOCHS,
+                            f"must lie in 1..{MAX_EPOCHS}: the rule allows {MAX_EPOCHS}, the gate can only tighten it",
+                            f"{MAX_EPOCHS}")
+    # percent test accuracy ...
+    target_acc: float = _rule(99.40, "percent test accuracy each of the last K epochs must reach",
+                              lambda v, _: 0 < v <= 100, "must be a percentage in (0, 100]", "99.40")
+    # ... in each of the last K epochs, not once
+    last_k: int = _rule(3, "how many final epochs must each reach --target-acc",
+                        lambda v, values: 1 <= v <= values.get("max_epochs", MAX_EPOCHS), "must lie in 1..max-epochs",
+                        "3")
+
+    @staticmethod
+    def option(name: str) -> str:
+        return name.replace("_", "-")
+
+    @classmethod
+    def options(cls) -> list[tuple[str, type, object, str, str]]:
+        """(option, type, default, help, default as shown) for every rule, in order."""
+        return [(cls.option(f.name), type(f.default), f.default, f.metadata["help"], f.metadata["shown"])
+                for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def problems(cls, values: dict) -> list[tuple[str, str]]:
+        """(field, why) for every value that breaks its rule's check."""
+        found = []
+        for f in dataclasses.fields(cls):
+            if f.name in values and not f.metadata["valid"](values[f.name], values):
+                found.append((f.name, f.metadata["why"]))
+        return found
+
+    def sentence(self, last_k: str | None = None) -> str:
+        """The rules in words, for tables and documents; `last_k` replaces the window's number."""
+        k = last_k if last_k is not None else str(self.last_k)
+        return (f"at most {self.max_params:,} parameters, at most {self.max_epochs} epochs, test accuracy at "
+                f"least {self.target_acc:.2f}% in each of the last {k} epochs, for every seed")
 
 
-@dataclass
-class Verdict:
-    passed: bool
-    failures: list[str] = field(default_factory=list)  # one readable line per broken rule
-    params_margin: int = 0  # max_params - params (negative: over budget)
-    epochs_margin: int = 0  # max_epochs - epochs run
-    last_k_accs: list[float] = field(default_factory=list)
-    min_last_k: float | None = None
-    acc_margin: float | None = None  # min over the last K minus target, in points
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def check_params(name: str, params: int, rules: Rules) -> str | None:
+def check_params(name: str, params: int, rules: "Rules") -> str | None:
     """The cheap rule, checked before any training."""
     if params > rules.max_params:
         return f"{name}: {params:,} parameters > {rules.max_params:,}"

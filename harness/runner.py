@@ -89,7 +89,7 @@ class _Reporter:
         if self.progress:
             send("step", step=step, loss=float(loss), correct=int(correct), seen=seen)
 
-    def epoch_end(self, row: engine.EpochRow) -> None:
+    def epoch_end(self, row) -> None:
         send("epoch", row=dataclasses.asdict(row))
 
 
@@ -127,7 +127,8 @@ def serve(request: dict) -> None:
     if request.get("anatomy"):
         found = anatomy.inspect(model)
         info = {"rows": [dataclasses.asdict(r) for r in found.rows], "input_size": tuple(found.input_size),
-                "head": dataclasses.asdict(found.head) if found.head is not None else None}
+                "head": dataclasses.asdict(found.head) if found.head is not None else None,
+                "counted_macs": found.counted_macs}
     trainable = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values() if p.requires_grad)
     send("built", states=states, hidden=hidden, anatomy=info, trainable=trainable)
 
@@ -145,6 +146,16 @@ def serve(request: dict) -> None:
             model.to(device)
             send("outputs", outputs=engine.predict(model, order["images"].to(device)).cpu())
             continue
+        if order["kind"] == "gradients":
+            # One training-mode step's worth of backward on a random batch: which parameters
+            # get no gradient (dead branches the budget still pays for).
+            model.to(device).train()
+            x = torch.randn(order["batch"], 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
+            model.zero_grad(set_to_none=True)
+            model(x).float().logsumexp(1).mean().backward()
+            send("gradients", missing=[n for n, p in model.named_parameters() if p.requires_grad and p.grad is None],
+                 output_shape=tuple(model(x).shape))
+            continue
         if order["kind"] == "infer":
             # Timed from the judge across the wire, so many passes per order keep the wire's share small.
             model.to(device).eval()
@@ -161,9 +172,16 @@ def serve(request: dict) -> None:
         data = MNIST(order["train_images"], order["train_labels"], order["test_images"], None,
                      Path("/nonexistent"), "the judge")
         checkpoint = (lambda state: send("checkpoint", state=state)) if order.get("checkpoints") else None
-        result = engine.train(model, recipe, data, order["seed"], device, name=request["name"],
-                              limit_train=order.get("limit_train"), hooks=_Reporter(order.get("progress", False)),
-                              resume=order.get("resume"), checkpoint=checkpoint, scorer=_scorer)
+        try:
+            result = engine.train(model, recipe, data, order["seed"], device, name=request["name"],
+                                  limit_train=order.get("limit_train"), hooks=_Reporter(order.get("progress", False)),
+                                  resume=order.get("resume"), checkpoint=checkpoint, scorer=_scorer)
+        except (channel.ChannelError, OSError):
+            raise
+        except Exception as e:  # before the first step (the optimizer or schedule would not build)
+            send("done", status="crashed", error=f"{type(e).__name__} while setting up training: {e}"
+                                                 f"{_where(e, file)}", seconds=0.0, setup_seconds=0.0, state=None)
+            continue
         send("done", status=result.status, error=result.error, seconds=result.seconds,
              setup_seconds=result.setup_seconds, state=_state(model) if result.status == "completed" else None)
 

@@ -6,7 +6,9 @@ import statistics
 
 from tabulate import tabulate
 
-OUTCOMES = ("pass", "FAIL", "xfail", "XPASS")
+from .rules import Rules
+
+OUTCOMES = ("pass", "FAIL", "xfail", "XPASS", "not trained")
 
 
 def outcome(complies: bool, passed: bool) -> str:
@@ -42,6 +44,8 @@ def run_row(rec: dict, last_k: int) -> dict:
     window = accs[-last_k:] if last_k > 0 else []
     window = [None] * (last_k - len(window)) + window  # short runs leave the oldest cells empty
     label = gate.get("outcome", "")
+    if label == "not trained":
+        label = "not trained: no claim"
     if gate.get("smoke"):
         label += " (smoke)"
     built = res.get("status") != "not built"
@@ -64,6 +68,23 @@ def run_row(rec: dict, last_k: int) -> dict:
         "total s": _num(res.get("seconds", 0) + res.get("setup_seconds", 0) if epochs else None, ".1f"),
     })
     return cells
+
+
+def run_data(rec: dict, last_k: int) -> dict:
+    """One record's row as numbers (None where there is none), for summary.json."""
+    res, ver, gate = rec["result"], rec.get("verdict") or {}, rec.get("gate") or {}
+    epochs = res.get("epochs") or []
+    accs = [row["test_acc"] for row in epochs]
+    return {
+        "candidate": res["candidate"], "seed": res["seed"],
+        "params": res["params"] if res.get("status") != "not built" else None,
+        "epochs": len(epochs), "best_acc": max(accs) if accs else None,
+        "last_k": last_k, "last_k_accs": accs[-last_k:], "min_last_k": ver.get("min_last_k"),
+        "margin": ver.get("acc_margin"), "outcome": gate.get("outcome"), "smoke": bool(gate.get("smoke")),
+        "seconds_per_epoch": sum(r["seconds"] for r in epochs) / len(epochs) if epochs else None,
+        "total_seconds": res.get("seconds", 0) + res.get("setup_seconds", 0) if epochs else None,
+        "isolation": res.get("isolation", ""),
+    }
 
 
 def run_rows(records: list[dict], last_k: int) -> list[dict]:
@@ -117,7 +138,7 @@ def reasons(records: list[dict]) -> list[str]:
         label = gate.get("outcome", "")
         if label == "XPASS":
             lines.append(f"{rec['result']['candidate']} seed {rec['result']['seed']} (XPASS): passes every "
-                         f"rule but claims complies=False; the claim must be updated")
+                         f"rule but makes no claim; the claim must be updated")
         for failure in ver.get("failures") or []:
             lines.append(f"{failure} ({label})" if label else failure)
     return lines
@@ -142,9 +163,7 @@ def markdown(records: list[dict], rules: dict, title: str = "mnist8k compliance"
     lines = [
         f"# {title}",
         "",
-        f"Rules: at most {rules['max_params']:,} parameters, at most {rules['max_epochs']} epochs, "
-        f"test accuracy at least {rules['target_acc']:.2f}% in each of the last {last_k} epochs, "
-        f"for every seed.",
+        f"Rules: {Rules(**rules).sentence()}.",
         "",
         render(run_rows(records, last_k)),
         "",
@@ -156,6 +175,7 @@ def markdown(records: list[dict], rules: dict, title: str = "mnist8k compliance"
     if why:
         lines += ["Why:", ""] + [f"- {line}" for line in why] + [""]
     lines.append("Outcome: " + ", ".join(f"{n} {label}" for label, n in tally.items() if n) + ". "
-                 "`pass`: claimed and met; `xfail`: not claimed and not met (a baseline); "
-                 "`FAIL` and `XPASS` fail the gate (a broken claim, or a claim to update).")
+                 "`pass`: claimed and met; `xfail`: not claimed and not met; `not trained`: no claim, "
+                 "checked but not trained; `FAIL` and `XPASS` fail the gate (a broken claim, or a claim "
+                 "to update).")
     return "\n".join(lines) + "\n"

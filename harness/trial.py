@@ -20,7 +20,7 @@ import torch
 from . import channel, engine, sandbox
 from .anatomy import Anatomy, LayerRow, _Field
 from .data import MNIST
-from .engine import EpochRow, RunResult
+from .records import EpochRow, RunResult
 from .recipe import Recipe
 
 CHECK_SEED_OFFSET = 1_000_003  # the second seed a candidate is built with, to see that the seed is ours
@@ -103,6 +103,14 @@ def _same(a: dict, b: dict) -> bool:
 
 # ---------------------------------------------------------------- the runner process
 
+_LIVE: set = set()  # runners not yet closed, so an interrupted judge can end them all
+
+
+def kill_all() -> None:
+    """End every live runner (after Ctrl-C in a judge that drives several at once)."""
+    for r in list(_LIVE):
+        r.kill()
+
 class Runner:
     """A started runner: the wire both ways, its stderr kept in a file, a watchdog for hangs."""
 
@@ -116,8 +124,10 @@ class Runner:
                                                              env=env)
         self.stderr = tempfile.TemporaryFile()
         self.started = time.perf_counter()
+        # A session of its own: Ctrl-C reaches the judge, which decides what the runner does.
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      env=env, start_new_session=True)
+        _LIVE.add(self)
         self.last = time.monotonic()
         self._done = threading.Event()
         self.timed_out = False
@@ -167,6 +177,7 @@ class Runner:
             self.proc.kill()
 
     def close(self) -> None:
+        _LIVE.discard(self)
         self._done.set()
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
@@ -207,7 +218,9 @@ def _anatomy(info: dict) -> Anatomy | None:
     if not info:
         return None
     head = _Field(**info["head"]) if info.get("head") else None
-    return Anatomy([LayerRow(**row) for row in info["rows"]], tuple(info["input_size"]), head)
+    counted = info.get("counted_macs")
+    return Anatomy([LayerRow(**row) for row in info["rows"]], tuple(info["input_size"]), head,
+                   counted if isinstance(counted, int) else None)
 
 
 def build(r: Runner, name: str, seed: int, *, check_seed: bool = True, anatomy: bool = False) -> Built:
@@ -376,3 +389,13 @@ def infer(built: Built, batch: int, repeat: int) -> tuple[int, ...]:
     if msg["kind"] != "inferred":
         raise RunnerFailed(f"the runner answered {msg['kind']!r} to an inference order")
     return tuple(msg["shape"])
+
+
+def gradients(built: Built, batch: int = 4) -> tuple[list[str], tuple[int, ...]]:
+    """(names of trainable parameters that get no gradient from a backward pass, the output
+    shape for a training-mode batch), computed in the runner."""
+    built.runner.send("gradients", batch=batch)
+    msg = built.runner.receive()
+    if msg["kind"] != "gradients":
+        raise RunnerFailed(f"the runner answered {msg['kind']!r} to a gradient order")
+    return list(msg["missing"]), tuple(msg["output_shape"])

@@ -50,7 +50,14 @@ class Declaration:
     file: str
     line: int
     recipe: dict = field(default_factory=dict)
-    complies: bool = False  # the claim
+    claim: dict | None = None  # {"seeds": (..), "last_k": K}, or None: claims nothing
+
+    @property
+    def complies(self) -> bool:
+        return self.claim is not None
+
+
+CLAIM_DEFAULTS = {"seeds": (0,), "last_k": 3}  # what `claim=dict()` or `complies=True` means
 
 
 # ---------------------------------------------------------------- literal data
@@ -168,6 +175,34 @@ def _constants(tree: ast.Module) -> dict:
     return names
 
 
+def _claim(kwargs: dict) -> tuple[dict | None, str | None]:
+    """The claim with its defaults filled in, and what is wrong with it (an unreadable claim is
+    judged as a claim: its failure then fails the gate)."""
+    if "claim" in kwargs and "complies" in kwargs:
+        return dict(CLAIM_DEFAULTS), "give claim= or the older complies=, not both"
+    if "complies" in kwargs:
+        complies = kwargs["complies"]
+        if not isinstance(complies, bool):
+            return dict(CLAIM_DEFAULTS), f"complies= must be True or False, not {complies!r}"
+        return (dict(CLAIM_DEFAULTS) if complies else None), None
+    claim = kwargs.get("claim")
+    if claim is None:
+        return None, None
+    if not isinstance(claim, dict):
+        return dict(CLAIM_DEFAULTS), f"claim= must be dict(seeds=(...), last_k=K) or absent, not {claim!r}"
+    unknown = sorted(set(claim) - set(CLAIM_DEFAULTS))
+    full = {**CLAIM_DEFAULTS, **claim}
+    seeds, last_k = full["seeds"], full["last_k"]
+    if unknown:
+        return dict(CLAIM_DEFAULTS), f"claim has no field {', '.join(unknown)} (it takes seeds= and last_k=)"
+    if not (isinstance(seeds, (tuple, list)) and seeds and len(set(seeds)) == len(seeds)
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
+        return dict(CLAIM_DEFAULTS), f"claim seeds = {seeds!r} must be distinct non-negative integers, e.g. (0, 1, 2)"
+    if not (isinstance(last_k, int) and not isinstance(last_k, bool) and 1 <= last_k <= 15):
+        return dict(CLAIM_DEFAULTS), f"claim last_k = {last_k!r} must be an integer from 1 to 15"
+    return {"seeds": tuple(seeds), "last_k": last_k}, None
+
+
 def _declarations(tree: ast.Module, file: str) -> tuple[list[Declaration], list[str]]:
     found, problems = [], []
     names = _constants(tree)
@@ -194,18 +229,18 @@ def _declarations(tree: ast.Module, file: str) -> tuple[list[Declaration], list[
                 kwargs[kw.arg] = _literal(kw.value, names)
             except ValueError as e:
                 problems.append(f"{where}: {kw.arg}= {e}")
-        unknown = sorted(set(kwargs) - {"recipe", "complies"})
+        unknown = sorted(set(kwargs) - {"recipe", "claim", "complies"})
         if unknown:
             problems.append(f"{where}: @register_model has no argument {', '.join(unknown)} "
-                            f"(it takes recipe= and complies=)")
-        recipe, complies = kwargs.get("recipe", {}), kwargs.get("complies", False)
+                            f"(it takes recipe= and claim=)")
+        recipe = kwargs.get("recipe", {})
         if not isinstance(recipe, dict):
             problems.append(f"{where}: recipe= must be a dict of fields, not {type(recipe).__name__}")
             recipe = {}
-        if not isinstance(complies, bool):
-            problems.append(f"{where}: complies= must be True or False, not {complies!r}")
-            complies = True  # an unreadable claim is judged as a claim: a failure then fails
-        found.append(Declaration(node.name, file, node.lineno, recipe, complies))
+        claim, why = _claim(kwargs)
+        if why:
+            problems.append(f"{where}: {why}")
+        found.append(Declaration(node.name, file, node.lineno, recipe, claim))
     if not found and not problems:
         problems.append("no @register_model(...) function: a candidate file registers one builder")
     return found, problems

@@ -1,14 +1,12 @@
-"""model3: the flagship, 7,888 parameters: two full convolutions, one max-pool, then
+"""model3: the flagship, under the 8,000 budget: two full convolutions, one max-pool, then
 depthwise-separable blocks that buy width where the map is small.
 
-Claim: >= 99.40% test accuracy in each of the last 5 of 15 epochs (stricter than the default
-last 3) for every one of seeds 0-4, on this project's 2-core CPU with one torch thread per
-pytest-xdist worker. Measured: worst epoch of those windows 99.41% (seed 4), final accuracy
-99.51, 99.54, 99.59, 99.56, 99.48 for seeds 0-4, mean 99.54%.
-Evidence: results/evidence/model3-seed*.json and summary.md, from
-  pytest -m compliance -n 2 --candidates=model3 --seeds=0,1,2,3,4 --last-k=5 --results-dir=results/evidence
-Without -n (one process, two threads: other numbers) the last-5 rule also holds on all five
-seeds (worst 99.41%), with a mean final of 99.49%: results/evidence/model3-2threads/.
+Claim (on the decorator): every epoch of the last 5 of 15, on seeds 0-4, stricter than the
+default last 3. Why it holds: the separable blocks give three times the width of plain ones
+for the same weights, and scoring an exponential average of the weights damps the epoch-to-
+epoch wobble a one-cycle rate still causes in epochs 11-12. The evidence (results/evidence/
+model3/, remade by `python -m harness evidence model3`) carries the numbers; the margin over
+99.40% is what carries the claim to other CPUs, whose numbers differ in the last digits.
 """
 import torch.nn as nn
 
@@ -42,13 +40,17 @@ class Model3(nn.Module):
         return self.head(x.mean((2, 3), keepdim=True)).flatten(1)
 
 
-@register_model(complies=True, recipe=dict(
-    epochs=15, batch_size=128, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True,
-    weight_decay=5e-5, label_smoothing=0.05, schedule="onecycle", pct_start=0.25,
+@register_model(claim=dict(seeds=(0, 1, 2, 3, 4), last_k=5), recipe=dict(
+    epochs=15, batch_size=128,
+    optimizer=dict(name="SGD", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5, foreach=True),
+    # lr is the peak. OneCycleLR cycles the momentum 0.95 -> 0.85 -> 0.95 in place of the 0.9
+    # (cycle_momentum, its default), which nesterov=True still needs at construction.
+    schedule=dict(name="OneCycleLR", pct_start=0.25),
+    label_smoothing=0.05,
     # Scored on an average of the weights over the last ~1,000 steps: a one-cycle rate still
     # high in epochs 11-12 otherwise makes single epochs dip below the target on some seeds.
     ema=0.999,
-    augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
+    augment=[dict(name="ContinuousAffine", degrees=8.0, translate=0.08, scale=(0.92, 1.08))],
 ))
 def model3():
     return Model3()

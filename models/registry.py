@@ -14,7 +14,7 @@ class Candidate:
     name: str  # the builder's function name
     builder: Callable[[], nn.Module] | None  # None when its file failed to import
     recipe: dict = field(default_factory=dict)  # plain fields; the harness validates them
-    complies: bool = False  # the claim: True if it is meant to pass every rule
+    claim: dict | None = None  # e.g. dict(seeds=(0, 1, 2), last_k=3): the rules it holds on those seeds
     file: str = ""  # the file that defines it
     error: str | None = None  # why its file could not be imported, if it could not
 
@@ -22,17 +22,21 @@ class Candidate:
 _REGISTRY: dict[str, Candidate] = {}
 
 
-def register_model(*, recipe: dict, complies: bool):
-    """Decorator: `@register_model(recipe=dict(...), complies=True)` over `def name(): ...`."""
+def register_model(*, recipe: dict, claim: dict | None = None, complies: bool | None = None):
+    """Decorator: `@register_model(recipe=dict(...), claim=dict(seeds=(0, 1, 2), last_k=3))` over
+    `def name(): ...`; no claim means none. `complies=True` is the older spelling of `claim=dict()`.
+    The judge reads these arguments from the source; here they only label the builder."""
+    if claim is None and complies:
+        claim = {}
     def wrap(fn):
         name, file = fn.__name__, fn.__code__.co_filename
         if name in _REGISTRY:
             # Neither version runs: whichever file sorted first must not win silently.
             first = _REGISTRY[name].file
             why = f"candidate name {name!r} is registered twice ({first} and {file}); rename one"
-            _REGISTRY[name] = Candidate(name, None, {}, True, file, why)
+            _REGISTRY[name] = Candidate(name, None, {}, {}, file, why)
             raise ValueError(why)
-        _REGISTRY[name] = Candidate(name, fn, dict(recipe), bool(complies), file)
+        _REGISTRY[name] = Candidate(name, fn, dict(recipe), None if claim is None else dict(claim), file)
         return fn
     return wrap
 
@@ -41,7 +45,7 @@ def register_broken(name: str, file: str, error: str) -> None:
     """A file that failed to import still appears, as a candidate that fails with its error."""
     if name in _REGISTRY and _REGISTRY[name].error is None:
         name = f"{name}[{file}]"  # keep both: the good candidate and this file's error
-    _REGISTRY[name] = Candidate(name, None, {}, True, file, error)
+    _REGISTRY[name] = Candidate(name, None, {}, {}, file, error)
 
 
 def list_models(pattern: str = "*") -> list[str]:

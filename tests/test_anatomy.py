@@ -2,6 +2,8 @@
 values worked out by hand, and the `summary` command that prints them."""
 from __future__ import annotations
 
+import pytest
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -139,3 +141,38 @@ def test_summary_prints_fields_macs_and_totals(capsys):
     assert "multiply-accumulates per image: 1,650,440" in out
     assert "receptive field at the head: 28x28 pixels; covers the 28x28 input: yes" in out
     assert "BatchNorm, ReLU" in out and "count 0" in out
+
+
+def test_functional_convolutions_count_though_hooks_miss_them():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4, 1, 3, 3))
+            self.head = nn.Linear(4 * 26 * 26, 10, bias=False)
+
+        def forward(self, x):
+            return self.head(F.conv2d(x, self.weight).flatten(1))
+
+    found = anatomy.inspect(Functional())
+    assert sum(r.macs for r in found.rows) == 4 * 26 * 26 * 10  # the Linear row only
+    assert found.macs == 26 * 26 * 4 * 9 + 4 * 26 * 26 * 10  # the functional convolution too
+
+
+@pytest.mark.parametrize("net", [
+    nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)),
+    # average pooling: max pooling routes the gradient to one pixel per window, hiding the rest
+    nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.Conv2d(2, 1, 1)),
+    nn.Sequential(nn.Conv2d(1, 2, 5, stride=2), nn.Conv2d(2, 2, 3, dilation=2)),
+], ids=["conv-conv", "conv-pool-conv-1x1", "strided-dilated"])
+def test_receptive_field_is_the_support_of_the_gradient(net):
+    """The reference: the input pixels a central output position depends on, by autograd."""
+    torch.manual_seed(0)
+    for p in net.parameters():
+        p.data.abs_()  # positive weights: no cancellation can hide a dependency
+    x = torch.rand(1, 1, 28, 28, requires_grad=True)
+    out = net(x)
+    h, w = out.shape[-2:]
+    out[0, 0, h // 2, w // 2].backward()
+    rows, cols = (x.grad[0, 0] != 0).nonzero(as_tuple=True)
+    support = (int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
+    assert anatomy.inspect(net).head_rf == support

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.augment import affine, random_affine
-from harness.recipe import Augment
+from harness.augment import Augment, affine, random_affine
 
 STRONG = Augment(rotate=30.0, translate=0.15, scale=(0.8, 1.2))
 

@@ -1,6 +1,7 @@
 """torchvision-style augmentation: every op, on parameters it draws per image, gives what
 torchvision.transforms.v2.functional gives image by image on the same parameters; plus p, seeding,
-per-image draws, shape/dtype/device, the parse errors, to_spec, and harness.augment's conventions."""
+per-image draws, shape/dtype/device, the parse errors, to_spec, harness.augment's conventions, and
+ContinuousAffine, mnist8k's own op, which is harness.augment.random_affine bit for bit."""
 from __future__ import annotations
 
 import json
@@ -11,9 +12,8 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms.v2 import InterpolationMode
 
-from harness.augment import affine, random_affine
+from harness.augment import Augment, affine, random_affine
 from harness.augmentations import SIZE, AugmentError, Pipeline, parse
-from harness.recipe import Augment
 
 N = 6
 START = [[0, 0], [27, 0], [27, 27], [0, 27]]  # RandomPerspective's corners of a 28x28 image
@@ -242,6 +242,7 @@ RANDOM_OPS = [
     dict(name="RandomPerspective", p=1.0),
     dict(name="ColorJitter", brightness=0.5, contrast=0.5),
     dict(name="GaussianBlur", kernel_size=5),
+    dict(name="ContinuousAffine", degrees=10, translate=0.1, scale=(0.9, 1.1)),
 ]
 
 
@@ -486,6 +487,46 @@ def test_harness_affine_is_F_affine_with_opposite_angle_and_a_shift_before_the_t
     naive = torch.stack([TF.affine(im, angle=angle, translate=[2.8, -1.4], scale=zoom, shear=[0.0, 0.0],
                                    interpolation=InterpolationMode.BILINEAR, fill=None) for im in x])
     assert (old - naive).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rotate, translate, scale", [
+    (8.0, 0.08, (0.92, 1.08)),  # model3's and model4's recipes
+    (6.0, 0.05, (1.0, 1.0)),  # model5's
+    (0.0, 0.1, (1.0, 1.0)), (30.0, 0.0, (0.8, 1.2)), (0.0, 0.0, (0.9, 0.9)),
+])
+def test_continuous_affine_is_harness_random_affine_bit_for_bit(rotate, translate, scale, dtype, device):
+    x = digits(32, seed=3).to(device, dtype)
+    old_aug = Augment(rotate=rotate, translate=translate, scale=scale)
+    spec = dict(name="ContinuousAffine", degrees=rotate, translate=translate, scale=scale)
+    if translate == 0.0:
+        del spec["translate"]  # left out, as the old format left it out
+    pipe = parse([spec])
+    g_old, g_new = torch.Generator(device).manual_seed(5), torch.Generator(device).manual_seed(5)
+    for _ in range(2):  # two batches: the generators must also move on alike
+        old, new = random_affine(x, old_aug, g_old), pipe(x, g_new)
+        assert torch.equal(old, new)
+        assert torch.equal(g_old.get_state(), g_new.get_state())  # the same draws, in the same order
+
+
+def test_continuous_affine_off_draws_nothing_and_reads_like_the_other_ops():
+    x, g = digits(), gen(0)
+    state = g.get_state()
+    pipe = parse([dict(name="ContinuousAffine")])
+    assert not pipe.enabled and pipe(x, g) is x and torch.equal(g.get_state(), state)
+    spec = parse([dict(name="ContinuousAffine", degrees=8, translate=0.08, scale=[0.92, 1.08])]).to_spec()
+    assert spec == [dict(name="ContinuousAffine", degrees=[-8.0, 8.0], translate=0.08, scale=[0.92, 1.08])]
+    assert parse(json.loads(json.dumps(spec))).to_spec() == spec
+    with pytest.raises(AugmentError) as e:
+        parse([dict(name="ContinuousAffine", degrees=-8, translate=1.5, scale=(1.1, 0.9), shift=0.1)])
+    assert e.value.problems == [
+        "augment[0].shift is not an argument of ContinuousAffine (ContinuousAffine takes degrees, translate, scale)",
+        "augment[0].degrees = -8 must be a number d (meaning (-d, d)) or a pair (lo, hi); a single number must be >= 0",
+        "augment[0].translate = 1.5 must be a fraction of the side in [0, 1): the shift is U(-t, t) times the side, "
+        "per axis",
+        "augment[0].scale = (1.1, 0.9) must be a pair (lo, hi) with 0 < lo <= hi",
+    ]
 
 
 def test_torchvision_semantics_keep_random_affine_from_reproducing_shifted_harness_runs():

@@ -19,10 +19,11 @@ import torch.nn as nn
 from harness import anatomy, engine
 from harness.__main__ import main
 from harness.data import MNIST, DataError, load
-from harness.engine import EpochRow, RunResult, TrainingInterrupted
+from harness.engine import TrainingInterrupted
+from harness.records import EpochRow, RunResult
 from harness.probe import materialise
 from harness.progress import ProgressHooks, format_epoch_log
-from harness.recipe import Augment, Recipe
+from harness.recipe import Recipe
 from harness.results import (CheckpointError, load_checkpoint, load_records, run_record, save_checkpoint,
                              write_json)
 
@@ -237,8 +238,9 @@ class SmallNet(nn.Module):
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, mnist):
     data = small(mnist, 1024, 1000)
     # A schedule that steps per batch and augmentation, so every saved state matters.
-    recipe = Recipe(epochs=3, schedule="onecycle", lr=0.05, ema=0.9,
-                    augment=Augment(rotate=10, translate=0.1, scale=(0.9, 1.1)))
+    recipe = Recipe.from_dict(dict(
+        epochs=3, ema=0.9, optimizer=dict(name="SGD", lr=0.05, momentum=0.9), schedule=dict(name="OneCycleLR"),
+        augment=[dict(name="ContinuousAffine", degrees=10, translate=0.1, scale=(0.9, 1.1))]))
     key = {"candidate": "model1", "seed": 3, "recipe": recipe.to_dict(), "limit_train": None, "device": "cpu"}
     path = tmp_path / "run.ckpt"
 
@@ -265,8 +267,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, mnist):
 
     with pytest.raises(CheckpointError, match="seed 3 there, 4 here"):
         load_checkpoint(path, dict(key, seed=4))
-    with pytest.raises(CheckpointError, match="rotate"):
-        load_checkpoint(path, dict(key, recipe=recipe.replace(augment=Augment(rotate=5)).to_dict()))
+    with pytest.raises(CheckpointError, match="augment"):
+        load_checkpoint(path, dict(key, recipe=recipe.replace(augment=[dict(name="ContinuousAffine", degrees=5)]).to_dict()))
 
 
 def test_missing_or_damaged_checkpoint_is_a_clear_error(tmp_path):

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -30,9 +31,13 @@ def run_pytest(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: f
     base["OMP_NUM_THREADS"] = "1"
     base["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    start = time.monotonic()
     done = subprocess.run(cmd, cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)
     done.output = done.stdout + done.stderr
+    # pytest's own reading of its summary line, as pytester gives it: done.outcomes.assert_outcomes(...)
+    done.outcomes = pytest.RunResult(done.returncode, done.stdout.splitlines(), done.stderr.splitlines(),
+                                     time.monotonic() - start)
     return done
 
 
@@ -43,12 +48,16 @@ def model1_message() -> str:
 
 # ---------------------------------------------------------------- options and selection
 
-def test_help_lists_every_option_with_its_default_and_ini_key():
-    out = run_pytest("--help").output
+def test_help_lists_every_option_with_its_default_and_ini_key(pytester):
+    pytester.makeconftest('pytest_plugins = ["harness.plugin"]')  # the plugin as any project loads it
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0
+    out = result.stdout.str()
     assert "mnist8k compliance gate" in out
     for option, default in [("--max-params", "8000"), ("--max-epochs", "15"), ("--target-acc", "99.40"),
                             ("--last-k", "3"), ("--seeds", "0"), ("--candidates", "*"), ("--device", "auto"),
-                            ("--results-dir", "results/latest"), ("--data-dir", "$MNIST8K_DATA_DIR, else ~/.cache/mnist8k")]:
+                            ("--results-dir", "results/latest"), ("--data-dir", "$MNIST8K_DATA_DIR, else ~/.cache/mnist8k"),
+                            ("--isolation", "auto"), ("--unclaimed", "check"), ("--shard", "all")]:
         assert f"  {option}=" in out, option
         rest = out.split(f"  {option}=", 1)[1]
         block = " ".join(rest.split("\n  --", 1)[0].split("\n\n", 1)[0].split())  # its help, unwrapped
@@ -85,11 +94,14 @@ def test_unknown_glob_selects_nothing_and_says_so(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--seeds=0,x"], "--seeds = '0,x': expected distinct non-negative integers"),
     (["-o", "mnist8k_last_k=0"], "ini option mnist8k_last_k = 0 must lie in 1..max-epochs"),
+    (["--shard=5/4"], "--shard = '5/4': '5/4': need 1 <= I <= N"),
+    (["--unclaimed=maybe"], "--unclaimed = 'maybe' must be check or train"),
 ])
-def test_bad_settings_stop_the_session_with_the_reason(args, message):
-    done = run_pytest("--collect-only", "-q", *args, "tests/test_compliance.py")
-    assert done.returncode == 4, done.output  # usage error
-    assert message in done.output
+def test_bad_settings_stop_the_session_with_the_reason(pytester, args, message):
+    pytester.makeconftest('pytest_plugins = ["harness.plugin"]')
+    result = pytester.runpytest_subprocess("--collect-only", "-q", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
 
 
 # ---------------------------------------------------------------- the real candidates
@@ -99,7 +111,7 @@ def test_model1_is_an_expected_failure_decided_without_training(tmp_path):
     done = run_pytest("-m", "compliance", "--candidates=model1", f"--results-dir={out}",
                       f"--junitxml={tmp_path / 'junit.xml'}", "tests/test_compliance.py")
     assert done.returncode == 0, done.output
-    assert "1 xfailed" in done.output
+    done.outcomes.assert_outcomes(xfailed=1)
     assert f"XFAIL tests/test_compliance.py::compliance[model1-seed0] - {model1_message()} (" in done.output
     case = ET.parse(tmp_path / "junit.xml").getroot().find(".//testcase")
     assert float(case.get("time")) < 30.0  # over budget: built in a runner, never trained
@@ -127,7 +139,7 @@ import torch.nn as nn
 
 from models.registry import register_model
 
-FAST = dict(epochs=1, batch_size=500, optimizer="sgd", lr=0.1, momentum=0.9)
+FAST = dict(epochs=1, batch_size=500, optimizer=dict(name="SGD", lr=0.1, momentum=0.9))
 
 
 def linear():
@@ -144,7 +156,7 @@ def linear_unclaimed():
     return linear()
 
 
-@register_model(recipe=dict(FAST, lr=1e-9, momentum=0.0), complies=True)
+@register_model(recipe=dict(FAST, optimizer=dict(name="SGD", lr=1e-9)), complies=True)
 def linear_starved():
     return linear()
 
@@ -202,7 +214,7 @@ def stand_in_run(stand_in_tree):
     """Every stand-in, the linear ones trained for one real epoch on all 60,000 images and
     judged against loosened thresholds (so a pass is possible in a second)."""
     out = stand_in_tree / "out"
-    done = run_pytest("-m", "compliance", "--max-epochs=2", "--last-k=1", "--target-acc=80",
+    done = run_pytest("-m", "compliance", "--max-epochs=2", "--last-k=1", "--target-acc=80", "--unclaimed=train",
                       "--device=cpu", f"--results-dir={out}", cwd=stand_in_tree)
     return done, out
 
@@ -222,17 +234,17 @@ def test_stand_ins_each_get_the_outcome_their_claim_and_rules_give(stand_in_run)
         "wide_claimed": "FAIL", "wrong_shape": "FAIL", "typo_recipe": "FAIL", "long_recipe": "FAIL",
         "raises": "FAIL", "broken": "FAIL",
     }
-    assert "1 passed" in done.output and "8 failed" in done.output and "1 xfailed" in done.output
+    done.outcomes.assert_outcomes(passed=1, failed=8, xfailed=1)
     ok = results["linear_ok"]
     assert ok["verdict"]["passed"] and len(ok["result"]["epochs"]) == 1 and ok["result"]["limit_train"] is None
     assert ok["verdict"]["min_last_k"] >= 80
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"] == {"pass": 1, "FAIL": 7, "xfail": 1, "XPASS": 1}
+    assert summary["counts"] == {"pass": 1, "FAIL": 7, "xfail": 1, "XPASS": 1, "not trained": 0}
 
 
 @pytest.mark.parametrize("name, message", [
-    ("linear_unclaimed", "linear_unclaimed seed 0 passes every rule but claims complies=False: "
-                         "update the claim to complies=True in"),
+    ("linear_unclaimed", "linear_unclaimed seed 0 passes every rule but makes no claim: add "
+                         "claim=dict(seeds=..., last_k=...) to its @register_model in"),
     ("linear_starved", "linear_starved seed 0: epoch 1 test accuracy "),
     ("wide_claimed", "wide_claimed: 12,730 parameters > 8,000"),
     ("wrong_shape", "wrong_shape: output shape [2, 5] for a batch of 2, expected [2, 10]"),
@@ -257,6 +269,21 @@ def test_an_over_budget_baseline_is_expected_to_fail(stand_in_run):
     assert json.loads((out / "wide-seed0.json").read_text())["result"]["epochs"] == []
 
 
+def test_candidates_without_a_claim_are_checked_not_trained_by_default(stand_in_tree, tmp_path):
+    out = tmp_path / "out"
+    done = run_pytest("-m", "compliance", "--candidates=linear_unclaimed,wide,linear_ok", "--max-epochs=2",
+                      "--last-k=1", "--target-acc=80", "--device=cpu", f"--results-dir={out}", cwd=stand_in_tree)
+    assert done.returncode == 0, done.output
+    done.outcomes.assert_outcomes(passed=1, skipped=1, xfailed=1)
+    rec = json.loads((out / "linear_unclaimed-seed0.json").read_text())
+    assert rec["gate"]["outcome"] == "not trained" and rec["result"]["epochs"] == []
+    assert rec["result"]["params"] == 7850 and rec["result"]["status"] == "not trained"
+    assert not (out / "linear_unclaimed-seed0.pt").exists()
+    assert "not trained: no claim" in (out / "summary.md").read_text()
+    assert "--unclaimed=train trains it" in done.output
+    assert json.loads((out / "summary.json").read_text())["counts"]["not trained"] == 1
+
+
 def test_a_failed_accuracy_rule_names_the_epoch_and_the_window(stand_in_run):
     _, out = stand_in_run
     rec = json.loads((out / "linear_starved-seed0.json").read_text())
@@ -270,10 +297,11 @@ def test_xdist_workers_rows_reach_one_table_and_smoke_runs_cannot_pass(stand_in_
     the ini (so the ini fallback is used) and, as a smoke run, fails on its 500 images."""
     out = tmp_path / "out"
     done = run_pytest("-m", "compliance", "--candidates=linear_unclaimed,wide", "--seeds=0,1", "-n", "2",
+                      "--unclaimed=train",
                       "-o", "mnist8k_max_params=20000", "--last-k=1", "--device=cpu", f"--results-dir={out}",
                       cwd=stand_in_tree, env={"MNIST8K_SMOKE": "limit_train=500,epochs=1"})
     assert done.returncode == 0, done.output
-    assert "4 xfailed" in done.output
+    done.outcomes.assert_outcomes(xfailed=4)
     assert "trained on 500 images only" in _summary_line(done, "wide-seed1")
     assert done.output.count("mnist8k compliance ==") == 1  # one table, from the controller ...
     rows = [ln for ln in done.output.splitlines() if ln.startswith("| ") and "xfail (smoke)" in ln]
@@ -282,7 +310,7 @@ def test_xdist_workers_rows_reach_one_table_and_smoke_runs_cannot_pass(stand_in_
     summary = json.loads((out / "summary.json").read_text())
     names = [f"{c}-seed{s}.json" for c in ("linear_unclaimed", "wide") for s in (0, 1)]
     assert summary["records"] == names
-    assert [row["verdict"] for row in summary["runs"]] == ["xfail (smoke)"] * 4
+    assert [(row["outcome"], row["smoke"]) for row in summary["runs"]] == [("xfail", True)] * 4
     beside = [n[:-len(".json")] + ext for n in names for ext in (".log", ".pt")]  # log and final weights
     assert sorted(p.name for p in out.iterdir()) == sorted(names + beside + ["summary.json", "summary.md"])
     try:
@@ -331,7 +359,7 @@ def _record(name: str, seed: int, accs: list[float], complies: bool, passed: boo
 def test_outcome_follows_claim_and_verdict():
     assert [table.outcome(c, p) for c, p in [(True, True), (True, False), (False, False), (False, True)]] == \
         ["pass", "FAIL", "xfail", "XPASS"]
-    assert [table.gate_fails(x) for x in table.OUTCOMES] == [False, True, False, True]
+    assert [table.gate_fails(x) for x in table.OUTCOMES] == [False, True, False, True, False]
 
 
 def test_run_row_shows_the_window_its_minimum_and_the_margin():

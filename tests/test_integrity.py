@@ -19,7 +19,7 @@ from harness.vetting import MAX_BYTES, VettingError, vet
 REPO = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 LABELS = data.raw_folder(data.default_data_dir()) / "t10k-labels-idx1-ubyte"
-FAST = "dict(epochs=1, batch_size=64, optimizer='sgd', lr=0.05)"
+FAST = "dict(epochs=1, batch_size=64, optimizer=dict(name='SGD', lr=0.05))"
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +323,7 @@ def test_the_gate_refuses_the_three_known_attacks(tmp_path):
     out = tmp_path / "out"
     done = run_pytest("-m", "compliance", f"--results-dir={out}", cwd=tree)
     assert done.returncode == 1, done.output
-    assert "3 failed" in done.output, done.output
+    done.outcomes.assert_outcomes(failed=3)
     records = {p.stem: json.loads(p.read_text()) for p in out.glob("*-seed0.json")}
     assert {r["gate"]["outcome"] for r in records.values()} == {"FAIL"}
     assert "imports 'harness.engine'" in records["patcher-seed0"]["verdict"]["failures"][0]

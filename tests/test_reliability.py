@@ -7,14 +7,11 @@ import errno
 import gzip
 import hashlib
 import io
-import json
 import multiprocessing
 import os
 import pickle
 import shutil
 import struct
-import subprocess
-import sys
 import textwrap
 import time
 import zipfile
@@ -24,7 +21,7 @@ import numpy as np
 import pytest
 
 import candidates
-from harness import catalog, data, trial
+from harness import catalog, data, files, trial
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -222,7 +219,7 @@ def test_atomic_write_failing_mid_write_leaves_no_file(tmp_path, monkeypatch):
     def disk_full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(data.os, "fsync", disk_full)  # the bytes are written, not yet renamed
+    monkeypatch.setattr(files.os, "fsync", disk_full)  # the bytes are written, not yet renamed
     with pytest.raises(OSError, match="No space left"):
         data.atomic_write(target, b"x" * 100_000)
     assert list(target.parent.iterdir()) == []
@@ -235,7 +232,7 @@ def test_atomic_write_interrupted_keeps_the_previous_file(tmp_path, monkeypatch)
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data.os, "replace", interrupted)
+    monkeypatch.setattr(files.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         data.atomic_write(target, b"new content that never lands")
     assert target.read_bytes() == b"previous, complete content"

@@ -14,9 +14,11 @@ import pytest
 import torch
 
 from harness import report
-from harness.__main__ import compare_with_record, main
+from harness.confusion import confusion, per_class_table
+from harness.__main__ import main
+from harness.weights import compare_with_record
 from harness.data import DataError, load
-from harness.engine import EpochRow, RunResult
+from harness.records import EpochRow, RunResult
 from harness.recipe import Recipe
 from harness.results import run_record, write_json
 from harness.rules import Rules, judge
@@ -256,9 +258,9 @@ def test_search_log_tables_per_family(tmp_path, evidence):
 def test_confusion_and_per_class_tables():
     labels = torch.tensor([0, 0, 1, 1, 1, 2])
     predicted = torch.tensor([0, 1, 1, 1, 2, 2])
-    matrix = report.confusion(labels, predicted, classes=3)
+    matrix = confusion(labels, predicted, classes=3)
     assert matrix == [[1, 1, 0], [0, 2, 1], [0, 0, 1]]
-    lines = report.per_class_table(matrix).splitlines()
+    lines = per_class_table(matrix).splitlines()
     assert lines[2].split() == ["0", "2", "1", "50.00", "1", "(1)"]
     assert lines[4].split() == ["2", "1", "1", "100.00", "-"]
 
