@@ -12,6 +12,7 @@ candidates you trust. The gate part runs it in the sandboxed runner, as the gate
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import subprocess
@@ -44,6 +45,9 @@ def run_part(args) -> dict:
         recipe = recipe.replace(epochs=args.epochs)
     device = engine.resolve_device(args.device)
     mnist = data.load(args.data_dir)
+    if args.limit_train:
+        mnist = dataclasses.replace(mnist, train_images=mnist.train_images[:args.limit_train],
+                                    train_labels=mnist.train_labels[:args.limit_train])
     if args.part == "gate":
         settings = trial.Settings(sandbox.choose("auto"), str(device), threads=torch.get_num_threads())
         out = bench.gate_pipeline(Path(entry.file), args.name, recipe, mnist, args.seed, settings)
@@ -63,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs for both")
+    ap.add_argument("--limit-train", type=int, default=None, metavar="N",
+                    help="train on the first N images only (a shorter comparison of the same paths)")
     ap.add_argument("--course-epochs", type=int, default=1,
                     help="epochs of the course pipeline actually timed; scaled to the recipe's epochs")
     ap.add_argument("--data-dir", default=None)
@@ -86,6 +92,7 @@ def main(argv=None) -> int:
             cmd = [sys.executable, __file__, "--part", part, "--name", name, "--device", args.device,
                    "--seed", str(args.seed), "--course-epochs", str(args.course_epochs), "--threads", str(args.threads)]
             cmd += ["--epochs", str(args.epochs)] if args.epochs else []
+            cmd += ["--limit-train", str(args.limit_train)] if args.limit_train else []
             cmd += ["--data-dir", args.data_dir] if args.data_dir else []
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:

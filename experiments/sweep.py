@@ -16,48 +16,55 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "experiments")]
 
-AUG_STD = dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08))
-AUG_LIGHT = dict(rotate=6.0, translate=0.05)
-AUG_MILD = dict(rotate=7.0, translate=0.06, scale=(0.95, 1.05))
+AUG_STD = [dict(name="ContinuousAffine", degrees=8.0, translate=0.08, scale=(0.92, 1.08))]
+AUG_LIGHT = [dict(name="ContinuousAffine", degrees=6.0, translate=0.05)]
+AUG_MILD = [dict(name="ContinuousAffine", degrees=7.0, translate=0.06, scale=(0.95, 1.05))]
+
+
+def sgd(lr, **kw):
+    return dict(name="SGD", lr=lr, momentum=0.9, foreach=True, **kw)
+
+
+NESTEROV = dict(nesterov=True)
+ADAM = dict(name="Adam", lr=0.01, foreach=True)
+
+
+def onecycle(pct_start, *, adam=False, **kw):
+    # Adam has no momentum to cycle: torch would raise, so the cycle is switched off for it.
+    return dict(name="OneCycleLR", pct_start=pct_start, **kw, **(dict(cycle_momentum=False) if adam else {}))
+
+
 RECIPES = {
-    "oc_sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4,
-                   schedule="onecycle", pct_start=0.25, augment=AUG_STD),
-    "oc_sgd_ls": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
-                      schedule="onecycle", pct_start=0.25, label_smoothing=0.05, augment=AUG_STD),
-    "oc_adam": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25, augment=AUG_STD),
-    "step_sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, schedule="step", step_size=8,
-                     gamma=0.1, augment=AUG_LIGHT),
-    "oc_sgd_light": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4,
-                         schedule="onecycle", pct_start=0.25, augment=AUG_LIGHT),
+    "oc_sgd": dict(optimizer=sgd(0.1, weight_decay=1e-4, **NESTEROV), schedule=onecycle(0.25), augment=AUG_STD),
+    "oc_sgd_ls": dict(optimizer=sgd(0.2, weight_decay=5e-5, **NESTEROV), schedule=onecycle(0.25),
+                      label_smoothing=0.05, augment=AUG_STD),
+    "oc_adam": dict(optimizer=ADAM, schedule=onecycle(0.25, adam=True), augment=AUG_STD),
+    "step_sgd": dict(optimizer=sgd(0.05), schedule=dict(name="StepLR", step_size=8), augment=AUG_LIGHT),
+    "oc_sgd_light": dict(optimizer=sgd(0.1, weight_decay=1e-4, **NESTEROV), schedule=onecycle(0.25),
+                         augment=AUG_LIGHT),
     # second round: finish annealing earlier, so the last five epochs all run at a low rate
-    "oc_sgd_ls_lin": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
-                          schedule="onecycle", pct_start=0.2, anneal="linear", label_smoothing=0.05,
-                          augment=AUG_STD),
-    "oc_adam_lin": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.2, anneal="linear",
+    "oc_sgd_ls_lin": dict(optimizer=sgd(0.2, weight_decay=5e-5, **NESTEROV),
+                          schedule=onecycle(0.2, anneal_strategy="linear"), label_smoothing=0.05, augment=AUG_STD),
+    "oc_adam_lin": dict(optimizer=ADAM, schedule=onecycle(0.2, adam=True, anneal_strategy="linear"),
                         label_smoothing=0.05, augment=AUG_STD),
-    "step4": dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-5,
-                  schedule="step", step_size=4, gamma=0.25, label_smoothing=0.05, augment=AUG_STD),
+    "step4": dict(optimizer=sgd(0.1, weight_decay=5e-5, **NESTEROV), schedule=dict(name="StepLR", step_size=4, gamma=0.25),
+                  label_smoothing=0.05, augment=AUG_STD),
     # third round: lighter augmentation, since the tiny nets underfit (train < test accuracy)
-    "oc_sgd_ls_lin_light": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
-                                schedule="onecycle", pct_start=0.2, anneal="linear",
-                                label_smoothing=0.05, augment=AUG_LIGHT),
-    "oc_adam_lin_light": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.2,
-                              anneal="linear", label_smoothing=0.05, augment=AUG_LIGHT),
-    "oc_adam_light": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25,
-                          augment=AUG_LIGHT),
+    "oc_sgd_ls_lin_light": dict(optimizer=sgd(0.2, weight_decay=5e-5, **NESTEROV),
+                                schedule=onecycle(0.2, anneal_strategy="linear"), label_smoothing=0.05,
+                                augment=AUG_LIGHT),
+    "oc_adam_lin_light": dict(optimizer=ADAM, schedule=onecycle(0.2, adam=True, anneal_strategy="linear"),
+                              label_smoothing=0.05, augment=AUG_LIGHT),
+    "oc_adam_light": dict(optimizer=ADAM, schedule=onecycle(0.25, adam=True), augment=AUG_LIGHT),
     # fourth round (CPU): model3's recipe with its weight average, then twice the steps at half
     # the batch, and a milder augmentation, to lift the level rather than only smooth it
-    "oc_sgd_ls_ema": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
-                          schedule="onecycle", pct_start=0.25, label_smoothing=0.05, ema=0.999,
-                          augment=AUG_STD),
-    "b64_ema": dict(batch_size=64, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True,
-                    weight_decay=5e-5, schedule="onecycle", pct_start=0.25, label_smoothing=0.05,
-                    ema=0.9995, augment=AUG_STD),
-    "oc_adam_ema": dict(optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25, ema=0.999,
-                        augment=AUG_STD),
-    "ema_mild": dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-5,
-                     schedule="onecycle", pct_start=0.25, label_smoothing=0.05, ema=0.999,
-                     augment=AUG_MILD),
+    "oc_sgd_ls_ema": dict(optimizer=sgd(0.2, weight_decay=5e-5, **NESTEROV), schedule=onecycle(0.25),
+                          label_smoothing=0.05, ema=0.999, augment=AUG_STD),
+    "b64_ema": dict(batch_size=64, optimizer=sgd(0.1, weight_decay=5e-5, **NESTEROV), schedule=onecycle(0.25),
+                    label_smoothing=0.05, ema=0.9995, augment=AUG_STD),
+    "oc_adam_ema": dict(optimizer=ADAM, schedule=onecycle(0.25, adam=True), ema=0.999, augment=AUG_STD),
+    "ema_mild": dict(optimizer=sgd(0.2, weight_decay=5e-5, **NESTEROV), schedule=onecycle(0.25),
+                     label_smoothing=0.05, ema=0.999, augment=AUG_MILD),
 }
 BASE = dict(epochs=15, batch_size=128)
 

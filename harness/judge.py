@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, catalog, engine, results, table, trial
+from . import __version__, budget, catalog, engine, results, table, trial
 from . import data as mnist_data
 from .progress import format_epoch_log
 from .recipe import Recipe, RecipeError
@@ -135,7 +135,7 @@ def _judged_run(entry: catalog.Entry, seed: int, s: Session, base: RunResult):
         except trial.RunnerFailed as e:
             raise _Stop(f"{name}: the runner failed while building: {e}") from None
         params = built.budget.total
-        if (broken := trial.over_budget(name, built.budget, s.rules.max_params)) is not None:
+        if (broken := budget.over_budget(name, built.budget, s.rules.max_params)) is not None:
             raise _Stop(broken, params)
         try:
             recipe = Recipe.from_dict(entry.recipe)

@@ -3,6 +3,7 @@ run records, the chain notes and the search logs. Builds files and strings and r
 warnings; the command line prints them."""
 from __future__ import annotations
 
+import json
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class ReportConfig:
     # as tested; the largest K where its records differ); a number: every candidate over that K.
     last_k: int | None = None
     search_last_k: int = 5  # window for the search tables: longer than K, as the public results use
+    # Published claims of the public solutions kept as candidates (models/pub_*.py): their
+    # sources' own numbers, one run each, set beside what the gate made of them.
+    public_claims: Path = REPO_ROOT / "experiments" / "public.json"
     max_misclassified: int = 48  # digits in each grid
 
 
@@ -201,6 +205,35 @@ def _misclassified(cand: CandidateRuns, cfg: ReportConfig, predict: Predictor | 
                                predicted[shown].tolist())
 
 
+PUBLIC_PREFIX = "pub_"  # candidates that reproduce a public solution
+
+
+def public_section(public: list[CandidateRuns], cfg: ReportConfig, report: "Report") -> list[str]:
+    """Each public solution's published claim against the gate's verdict on every seed run."""
+    try:
+        claims = {c["candidate"]: c for c in json.loads(Path(cfg.public_claims).read_text(encoding="utf-8"))}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        report.warnings.append(f"{cfg.public_claims}: the published claims cannot be read ({e})")
+        claims = {}
+    rows = []
+    for cand in public:
+        claim = claims.get(cand.name, {})
+        per_seed = ", ".join(f"{r.seed}: {_pct(r.verdict.min_last_k)} {'pass' if r.verdict.passed else 'FAIL'}"
+                             for r in cand.runs)
+        holds = "yes" if cand.passed == len(cand.runs) else f"no ({cand.passed}/{len(cand.runs)} seeds)"
+        rows.append([cand.name, claim.get("source", "?"), f"{claim['params']:,}" if "params" in claim else "?",
+                     f"{cand.params:,}", claim.get("published", "?"), per_seed, holds])
+    return ["## Public solutions judged by the gate", "",
+            f"Public solutions of the same exercise, rewritten as candidates (`models/{PUBLIC_PREFIX}*.py`, "
+            f"each crediting its source) and run through the gate on several seeds. \"Published\" is the "
+            f"author's own single run, as reported; the gate's columns come from the records. Each is judged "
+            f"over its last {public[0].last_k} epochs.", "",
+            _table(rows, ["candidate", "source", "published parameters", "parameters here",
+                          "published (the author's single run)", "min of the judged epochs per seed, verdict",
+                          "holds on every seed"],
+                   ["left", "left", "right", "right", "left", "left", "left"]), ""]
+
+
 def build(cfg: ReportConfig, *, predict: Predictor | None = None,
           test_set: Callable[[], object] | None = None,
           model_files: Mapping[str, Path] | None = None, command: str = "python -m harness report") -> Report:
@@ -288,8 +321,12 @@ def build(cfg: ReportConfig, *, predict: Predictor | None = None,
     if scatter is not None:
         lines += [f"![Parameters against the minimum test accuracy over the judged epochs]({link(scatter)})", ""]
 
+    public = [c for c in cands if c.name.startswith(PUBLIC_PREFIX)]
+    if public:
+        lines += public_section(public, cfg, report)
+
     files = dict(model_files or {})
-    for cand in cands:
+    for cand in (c for c in cands if not c.name.startswith(PUBLIC_PREFIX)):
         notes, note_warnings = read_notes(Path(cfg.notes_dir) / f"{cand.name}.md")
         report.warnings += note_warnings
         lines += [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]

@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 from . import channel, engine, sandbox
+from .budget import Budget, count_state
 from .anatomy import Anatomy, LayerRow, _Field
 from .data import MNIST
 from .records import EpochRow, RunResult
@@ -25,7 +26,6 @@ from .recipe import Recipe
 
 CHECK_SEED_OFFSET = 1_000_003  # the second seed a candidate is built with, to see that the seed is ours
 IDLE_LIMIT = 1800.0  # seconds a runner may go without a message before it is stopped
-BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 class TrialStopped(Exception):
@@ -49,51 +49,6 @@ class Settings:
     device: str = "cpu"
     threads: int = 0  # torch threads in the runner; 0: torch's default
     idle_limit: float = IDLE_LIMIT
-
-
-# ---------------------------------------------------------------- the budget, from a state dict
-
-@dataclass(frozen=True)
-class Budget:
-    """What a state dict costs: every value, except BatchNorm running statistics of the size
-    of their layer's weight."""
-
-    total: int
-    tensors: tuple[tuple[str, int], ...]  # (name, values) of what counted, largest first
-    excluded: tuple[str, ...]  # the running statistics left out
-
-    def largest(self, n: int = 3) -> str:
-        return ", ".join(f"{name!r} ({values:,})" for name, values in self.tensors[:n])
-
-
-def count_state(state: dict[str, torch.Tensor], hidden: dict[str, int] | None = None) -> Budget:
-    """Values in a state dict, each storage once (tied weights count once; a small tensor that
-    is a view into a large hidden storage counts the whole storage), plus `hidden`: tensors
-    the runner found outside the state dict, by name and size."""
-    excluded = set()
-    for key, value in state.items():
-        prefix, _, leaf = key.rpartition(".")
-        if leaf != "running_mean":
-            continue
-        stem = f"{prefix}." if prefix else ""
-        var, tracked, weight = (state.get(stem + n) for n in ("running_var", "num_batches_tracked", "weight"))
-        shape = tuple(value.shape)
-        if (len(shape) == 1 and var is not None and tuple(var.shape) == shape and tracked is not None
-                and tracked.numel() == 1 and weight is not None and tuple(weight.shape) == shape):
-            excluded |= {stem + n for n in BN_STATS}
-    seen, counted = set(), []
-    for key, value in state.items():
-        if key in excluded:
-            continue
-        storage = value.untyped_storage()
-        ident = (storage.data_ptr(), storage.nbytes())
-        if ident in seen and storage.nbytes() > 0:
-            continue
-        seen.add(ident)
-        counted.append((key, max(value.numel(), storage.nbytes() // max(value.element_size(), 1))))
-    counted += [(f"{key} (outside the state dict)", int(n)) for key, n in (hidden or {}).items() if int(n) > 0]
-    counted.sort(key=lambda kv: -kv[1])
-    return Budget(sum(v for _, v in counted), tuple(counted), tuple(sorted(excluded)))
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -252,13 +207,6 @@ def build(r: Runner, name: str, seed: int, *, check_seed: bool = True, anatomy: 
     trainable = reply.get("trainable")
     return Built(r, state, count_state(state, hidden), _anatomy(reply.get("anatomy") or {}),
                  trainable if isinstance(trainable, int) else None)
-
-
-def over_budget(name: str, budget: Budget, max_params: int) -> str | None:
-    if budget.total <= max_params:
-        return None
-    return (f"{name}: {budget.total:,} parameters > {max_params:,} (counted over every tensor of its state "
-            f"dict, buffers included; largest: {budget.largest()})")
 
 
 # ---------------------------------------------------------------- train and score

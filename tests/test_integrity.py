@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import catalog, data, results, sandbox, trial
+from harness import budget, catalog, data, results, sandbox, trial
 from harness.data import MNIST
 from harness.recipe import Recipe
 from harness.vetting import MAX_BYTES, VettingError, vet
@@ -194,22 +194,22 @@ def test_a_table_held_anywhere_in_the_model_counts_against_the_budget(tmp_path, 
     path = candidate(tmp_path, TABLE.replace("{kind}", kind))
     vet(path)  # nothing here is refused statically: the count is what catches it
     built = built_in_runner(path, sandboxed)
-    message = trial.over_budget("attack", built.budget, 8000)
+    message = budget.over_budget("attack", built.budget, 8000)
     assert message is not None and message.startswith("attack: ") and shown in message, message
 
 
 def test_batchnorm_statistics_of_their_layers_size_are_not_counted():
     state = {"bn.weight": torch.ones(8), "bn.bias": torch.zeros(8), "bn.running_mean": torch.zeros(8),
              "bn.running_var": torch.ones(8), "bn.num_batches_tracked": torch.tensor(0)}
-    assert trial.count_state(state).total == 16
-    assert trial.count_state({**state, "bn.running_mean": torch.zeros(9)}).total == 16 + 9 + 8 + 1
+    assert budget.count_state(state).total == 16
+    assert budget.count_state({**state, "bn.running_mean": torch.zeros(9)}).total == 16 + 9 + 8 + 1
 
 
 def test_a_small_tensor_that_views_a_large_storage_counts_the_storage():
     big = torch.zeros(100_000)
-    assert trial.count_state({"w": big[:10]}).total == 100_000
+    assert budget.count_state({"w": big[:10]}).total == 100_000
     shared = torch.ones(5)
-    assert trial.count_state({"a": shared, "b": shared}).total == 5  # tied weights count once
+    assert budget.count_state({"a": shared, "b": shared}).total == 5  # tied weights count once
 
 
 def test_a_python_table_cannot_be_built_from_a_file(tmp_path, sandboxed):
