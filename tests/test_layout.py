@@ -1,5 +1,5 @@
 """The codebase's direction rules, read from the source with ast: harness/ never imports
-models/ (the CLI excepted), models/ imports torch only, and every module says what it is."""
+models/, models/ imports torch only, and every module says what it is."""
 from __future__ import annotations
 
 import ast
@@ -45,8 +45,8 @@ def test_the_scan_finds_the_code():
 
 @pytest.mark.parametrize("path", HARNESS, ids=lambda p: p.name)
 def test_harness_never_imports_models(path):
-    if path.name == "__main__.py":
-        pytest.skip("the CLI is where harness and models meet")
+    # The judge reads candidates from their sources and the runner loads one file by its path,
+    # so no harness module, the CLI included, imports models/.
     offending = [n for n in imported(path) if top(n) == "models"]
     assert not offending, (f"harness/{path.name} imports {offending}; harness/ must not depend on "
                            f"models/ (pass builders in from the CLI, conftest.py or tests)")
