@@ -94,7 +94,8 @@ def comparison_table(cands: list[CandidateRuns]) -> str:
     for c in cands:
         mins = c.min_last_k()
         best = max((a for r in c.trained for a in r.test_acc), default=None)
-        rows.append([c.name, "this repository", f"{c.params:,}", str(len(c.runs)),
+        source = "public, rerun here" if c.name.startswith(PUBLIC_PREFIX) else "this repository"
+        rows.append([c.name, source, f"{c.params:,}", str(len(c.runs)),
                      f"worst seed {min(mins):.2f}" if mins else "not trained",
                      _pct(best), mean_std(c.finals()), f"{c.passed}/{len(c.runs)} seeds", f"last {c.last_k}"])
     for params, window, best in PUBLIC_RESULTS:
