@@ -84,5 +84,13 @@ def problems(entry: catalog.Entry, evidence_dir: Path = EVIDENCE_DIR) -> list[st
 
 
 def message(entry: catalog.Entry, found: list[str]) -> str:
-    """One line: which evidence is missing, stale or failing, and the command that remakes it."""
-    return f"{'; '.join(found)}; remake with `{remake_command(entry.name)}`"
+    """One line: which evidence is missing, stale or failing, and the command that remakes it.
+    Seeds with the same reason are named together."""
+    by_reason: dict[str, list[str]] = {}
+    for line in found:
+        head, _, reason = line.partition(": ")
+        seed = head.rsplit(" seed ", 1)[-1] if " seed " in head else head
+        by_reason.setdefault(reason, []).append(seed)
+    parts = [f"{entry.name} seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}: {reason}"
+             for reason, seeds in by_reason.items()]
+    return f"{'; '.join(parts)}; remake with `{remake_command(entry.name)}`"
