@@ -41,13 +41,6 @@ def register_model(*, recipe: dict, claim: dict | None = None, complies: bool | 
     return wrap
 
 
-def register_broken(name: str, file: str, error: str) -> None:
-    """A file that failed to import still appears, as a candidate that fails with its error."""
-    if name in _REGISTRY and _REGISTRY[name].error is None:
-        name = f"{name}[{file}]"  # keep both: the good candidate and this file's error
-    _REGISTRY[name] = Candidate(name, None, {}, {}, file, error)
-
-
 def list_models(pattern: str = "*") -> list[str]:
     """Registered names matching a glob (several globs may be joined by commas)."""
     globs = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
