@@ -5,6 +5,7 @@ also the engine called beside the candidate, which prices the judge/runner split
   python benchmarks/pipeline.py                      # model3, 15 epochs, this machine
   python benchmarks/pipeline.py --in-process --threads 1 --skip-course
   python benchmarks/pipeline.py --course-epochs 2 --candidates model3,model4 --device cuda
+  python benchmarks/pipeline.py --device cuda --in-process --eager   # course, eager, captured, gate on a GPU
 
 The course and in-process parts import the candidate into their own process: run them on
 candidates you trust. The gate part runs it in the sandboxed runner, as the gate does.
@@ -28,7 +29,7 @@ from tabulate import tabulate  # noqa: E402
 from harness import bench, catalog, data, engine, results, sandbox, trial  # noqa: E402
 from harness.recipe import Recipe  # noqa: E402
 
-PARTS = ("course", "in-process", "gate")
+PARTS = ("course", "eager", "in-process", "gate")
 
 
 def run_part(args) -> dict:
@@ -51,8 +52,9 @@ def run_part(args) -> dict:
     if args.part == "gate":
         settings = trial.Settings(sandbox.choose("auto"), str(device), threads=torch.get_num_threads())
         out = bench.gate_pipeline(Path(entry.file), args.name, recipe, mnist, args.seed, settings)
-    elif args.part == "in-process":
-        out = bench.in_process_pipeline(load_builder(entry.file, args.name), recipe, mnist, args.seed, device)
+    elif args.part in ("in-process", "eager"):
+        out = bench.in_process_pipeline(load_builder(entry.file, args.name), recipe, mnist, args.seed, device,
+                                        cuda_graphs="off" if args.part == "eager" else "auto")
     else:
         out = bench.course_pipeline(load_builder(entry.file, args.name), recipe, mnist.folder.parent.parent,
                                     args.seed, device, epochs_timed=min(args.course_epochs, recipe.epochs))
@@ -76,6 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--in-process", action="store_true",
                     help="also time engine.train in-process, the reference for the runner's overhead")
     ap.add_argument("--skip-course", action="store_true", help="leave the course pipeline out")
+    ap.add_argument("--eager", action="store_true",
+                    help="on CUDA, also time engine.train in this process with the eager loop (no CUDA graphs)")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"), help="folder for the JSON")
     ap.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
@@ -87,7 +91,9 @@ def main(argv=None) -> int:
     rows, report = [], {"machine": results.machine_info(), "runs": []}
     for name in [n.strip() for n in args.candidates.split(",") if n.strip()]:
         parts = {}
-        wanted = [p for p in PARTS if (p != "course" or not args.skip_course) and (p != "in-process" or args.in_process)]
+        asked = {"course": not args.skip_course, "eager": args.eager, "in-process": args.in_process,
+                 "gate": True}
+        wanted = [p for p in PARTS if asked[p]]
         for part in wanted:
             cmd = [sys.executable, __file__, "--part", part, "--name", name, "--device", args.device,
                    "--seed", str(args.seed), "--course-epochs", str(args.course_epochs), "--threads", str(args.threads)]
@@ -99,26 +105,30 @@ def main(argv=None) -> int:
                 print(f"error: {name} {part} pipeline failed:\n{done.stderr.strip()}", file=sys.stderr)
                 return 1
             parts[part] = json.loads(done.stdout.strip().splitlines()[-1])
+            p = parts[part]  # as each part ends, so a run cut short still shows what it measured
+            print(f"{name} {part}: total {p['total_seconds']:.2f} s, train {p.get('train_seconds', 0):.2f} s, "
+                  f"final {p['final_test_acc']}, {p.get('execution', '')}", flush=True)
         g = parts["gate"]
         run = {"candidate": name, **parts}
         for p in parts.values():
             scaled = f" (timed {p['epochs_timed']}, scaled)" if p["scaled"] else ""
             rows.append([name, p["pipeline"], p["device"], p["threads"], f"{p['seconds_per_epoch']:.2f}",
-                         f"{p['total_seconds']:.1f}{scaled}", f"{p['images_per_second']:,.0f}",
+                         f"{p['total_seconds']:.1f}{scaled}", f"{p.get('train_seconds', p['total_seconds']):.1f}",
+                         f"{p['images_per_second']:,.0f}",
                          f"{p['warmup_seconds']:.2f}", f"{p['peak_rss_mb']:,.0f}",
                          "" if p["peak_gpu_mb"] is None else f"{p['peak_gpu_mb']:,.0f}"])
         if "course" in parts:
             run["ratio"] = bench.ratio(parts["course"], g)
-            rows.append([name, "ratio course / mnist8k gate", "", "", "", f"{run['ratio']:.2f}x", "", "", "", ""])
+            rows.append([name, "ratio course / mnist8k gate", "", "", "", f"{run['ratio']:.2f}x", "", "", "", "", ""])
         if "in-process" in parts:
             extra = g["total_seconds"] - parts["in-process"]["total_seconds"]
             run["split_overhead"] = {"seconds": extra, "fraction": extra / parts["in-process"]["total_seconds"],
                                      "same_test_counts": g["test_correct"] == parts["in-process"]["test_correct"]}
             rows.append([name, "gate - in-process (the split's cost)", "", "", "",
-                         f"{extra:+.1f} ({100 * run['split_overhead']['fraction']:+.2f}%)", "", "", "",
+                         f"{extra:+.1f} ({100 * run['split_overhead']['fraction']:+.2f}%)", "", "", "", "",
                          "same test counts" if run["split_overhead"]["same_test_counts"] else "COUNTS DIFFER"])
         report["runs"].append(run)
-    print(tabulate(rows, headers=["candidate", "pipeline", "device", "threads", "s/epoch", "total s",
+    print(tabulate(rows, headers=["candidate", "pipeline", "device", "threads", "s/epoch", "total s", "train s",
                                   "images/s", "warm-up s", "peak RSS MB", "peak GPU MB"]))
     out = Path(args.out)
     kind = report["runs"][0]["gate"]["device"].split(":")[0] if report["runs"] else "none"

@@ -73,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     t.add_argument("--isolation", **isolation)
+    t.add_argument("--cuda-graphs", choices=("auto", "off", "on"), default="auto",
+                   help="on CUDA: replay a captured training step; auto falls back to the eager loop, "
+                        "with the reason in the record, where a step cannot be captured (default: auto)")
     t.add_argument("--models-dir", **models_dir)
 
     s = sub.add_parser("summary", help="per-layer table of a candidate: shapes, parameters, "

@@ -71,7 +71,8 @@ def _settings(args, device=None) -> trial.Settings:
         raise CLIError(str(e)) from None
     if not isolation.sandboxed:
         print(f"warning: {isolation.reason}", file=sys.stderr, flush=True)
-    return trial.Settings(isolation, str(device or "cpu"), threads=torch.get_num_threads())
+    return trial.Settings(isolation, str(device or "cpu"), threads=torch.get_num_threads(),
+                          cuda_graphs=getattr(args, "cuda_graphs", "auto"))
 
 
 @contextlib.contextmanager

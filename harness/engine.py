@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import graphs
 from .data import MNIST
 from .probe import count_parameters
 from .recipe import Recipe
@@ -72,12 +73,47 @@ def build(builder: Callable[[], nn.Module], seed: int) -> nn.Module:
     return builder()
 
 
+CUBLAS_CONFIGS = (":4096:8", ":16:8")  # the values torch accepts as deterministic cuBLAS
+
+
 def deterministic(device: torch.device) -> None:
-    """Same seed, device, release and threads -> same numbers."""
+    """Same seed, device, release and threads -> same numbers. On CUDA, cuBLAS reads its
+    workspace setting once, when CUDA starts: set here only if CUDA has not started yet, and
+    otherwise an error that says how to set it. TF32 is off, so a GPU computes in float32 as a CPU does."""
     torch.use_deterministic_algorithms(True, warn_only=False)
     if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in CUBLAS_CONFIGS:
+            if torch.cuda.is_initialized():
+                raise RuntimeError(
+                    "CUDA started before CUBLAS_WORKSPACE_CONFIG was set, so cuBLAS cannot be made "
+                    "deterministic in this process; start it with CUBLAS_WORKSPACE_CONFIG=:4096:8 "
+                    "in the environment (the gate's runner gets it from the judge)")
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_CONFIGS[0]
         torch.backends.cudnn.benchmark = False
+        if hasattr(torch.backends.cudnn, "conv"):  # torch 2.9 and later
+            torch.backends.cuda.matmul.fp32_precision = "ieee"
+            torch.backends.cudnn.conv.fp32_precision = "ieee"
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+
+
+def _fp32_settings() -> dict:
+    if hasattr(torch.backends.cudnn, "conv"):  # the precision API of torch 2.9 and later
+        return {"matmul_fp32": torch.backends.cuda.matmul.fp32_precision,
+                "conv_fp32": torch.backends.cudnn.conv.fp32_precision}
+    return {"matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "conv_tf32": torch.backends.cudnn.allow_tf32}
+
+
+def execution(device: torch.device) -> dict:
+    """How the numbers were computed, for the record: on CUDA the card, the CUDA and cuDNN
+    releases and the float32 precision settings, which all change the sums."""
+    info = {"deterministic": torch.are_deterministic_algorithms_enabled()}
+    if device.type == "cuda":
+        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                    cudnn=torch.backends.cudnn.version(),
+                    **_fp32_settings())
+    return info
 
 
 # ---------------------------------------------------------------- optimizer and schedule
@@ -145,13 +181,17 @@ def _sync(device: torch.device) -> None:
 def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torch.device | str = "cpu",
           *, name: str = "", limit_train: int | None = None, hooks: Hooks | None = None,
           resume: dict | None = None, checkpoint: Callable[[dict], None] | None = None,
-          scorer: Callable[[int, torch.Tensor], tuple[float, int]] | None = None) -> RunResult:
+          scorer: Callable[[int, torch.Tensor], tuple[float, int]] | None = None,
+          cuda_graphs: str = "auto") -> RunResult:
     """Train `model` (already built from `seed`) by `recipe`; evaluate after each epoch.
 
     resume: a state from `checkpoint`, to continue after its last finished epoch with the
     same numbers an uninterrupted run gives. checkpoint: called with that state after each epoch.
     scorer: (epoch, test outputs [N, 10]) -> (summed loss, correct); the runner passes the
     outputs to the judge this way and never holds the labels (`data.test_labels` may be None).
+    cuda_graphs: on CUDA, "auto" replays a captured step (harness.graphs) and falls back to the
+    eager loop, with the reason in `result.execution`, where the step cannot be captured; "off"
+    always runs eagerly; "on" raises graphs.NotCapturable instead of falling back.
     """
     t_setup = time.perf_counter()
     device = torch.device(device)
@@ -186,12 +226,26 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     scored = ema.module if ema is not None else model
     shuffle_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed)
-    torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
+    how = execution(device)
+    stepper: EagerSteps | graphs.GraphSteps = EagerSteps(model, r, opt, sched, per_step, ema, layout, aug_gen)
+    if device.type == "cuda" and cuda_graphs != "off":
+        try:
+            if resume is not None or checkpoint is not None:
+                raise graphs.NotCapturable("checkpoints and resuming use the eager engine")
+            stepper = graphs.GraphSteps(model, r, opt, sched, per_step, ema, n, device, aug_gen)
+        except graphs.NotCapturable as e:
+            if cuda_graphs == "on":
+                raise
+            how["fallback"] = str(e)
+    how["engine"] = stepper.kind
+    # Dropout and anything else drawing from the global generator; after the capture, whose
+    # warm-up steps draw from it too.
+    torch.manual_seed(seed)
 
     result = RunResult(
         candidate=name, params=count_parameters(model), seed=seed, device=str(device),
         torch=torch.__version__, threads=torch.get_num_threads(), recipe=r.to_dict(),
-        limit_train=limit_train,
+        limit_train=limit_train, execution=how,
     )
     first_epoch = 1
     if resume is not None:
@@ -209,38 +263,16 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     result.setup_seconds = time.perf_counter() - t_setup
 
     t_run = time.perf_counter()
-    epoch = step = 0
+    epoch, in_test = 0, False
     try:
         for epoch in range(first_epoch, r.epochs + 1):
-            t_epoch = time.perf_counter()
+            t_epoch, in_test = time.perf_counter(), False
             lr = opt.param_groups[0]["lr"]
             model.train()
             if hooks:
                 hooks.epoch_start(epoch, steps)
             order = torch.randperm(n, generator=shuffle_gen).to(device)
-            losses = torch.zeros(steps, device=device)
-            corrects = torch.zeros(steps, device=device, dtype=torch.int64)
-            for step in range(steps):
-                idx = order[step * r.batch_size:(step + 1) * r.batch_size]
-                x = train_x[idx].unsqueeze(1).float().div_(255)
-                x = r.augment(x, aug_gen)
-                x = ((x - r.mean) / r.std).contiguous(memory_format=layout)
-                y = train_y[idx]
-                out = model(x)
-                loss = F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if r.clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad_norm)
-                opt.step()
-                if per_step:
-                    sched.step()
-                if ema is not None:
-                    ema.update_parameters(model)
-                losses[step] = loss.detach()
-                corrects[step] = (out.detach().argmax(1) == y).sum()
-                if hooks:
-                    hooks.step(step, losses[step], corrects[step:step + 1].sum(), len(y))
+            losses, corrects = stepper.epoch(train_x, train_y, order, hooks)
             if sched is not None and not per_step and monitor is None:
                 sched.step()
             # Checked once per epoch: a per-step check would stall the GPU at every batch.
@@ -251,7 +283,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 result.error = (f"non-finite loss at epoch {epoch}, step {bad + 1} of {steps}; "
                                 f"the {len(result.epochs)} finished epochs are kept")
                 break
-            step = steps  # a failure from here on is the test pass's, after the last step
+            in_test = True  # a failure from here on is the test pass's, after the last step
             test_loss, correct = scorer(epoch, predict(scored, test_x))
             _sync(device)
             row = EpochRow(
@@ -281,8 +313,13 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 model.load_state_dict(ema.module.state_dict())
     except Exception as e:  # the candidate's forward or backward broke: keep what finished
         result.status = "crashed"
-        where = f"the test pass after epoch {epoch}" if step == steps else f"epoch {epoch}, step {step + 1} of {steps}"
-        result.error = (f"{type(e).__name__} in {where}: {e}; the {len(result.epochs)} finished epochs are kept")
+        where = (f"the test pass after epoch {epoch}" if in_test
+                 else f"epoch {epoch}, step {stepper.step + 1} of {steps}")
+        why = str(e)
+        if "does not have a deterministic implementation" in why:
+            why += (" (the gate runs with torch.use_deterministic_algorithms(True); replace the op, e.g. "
+                    "AdaptiveAvgPool2d(1) by x.mean((2, 3)), or train on the CPU)")
+        result.error = f"{type(e).__name__} in {where}: {why}; the {len(result.epochs)} finished epochs are kept"
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.error = f"interrupted after {len(result.epochs)} finished epochs"
@@ -292,3 +329,46 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
     result.seconds = time.perf_counter() - t_run
     result.params_after = count_parameters(model)
     return result
+
+
+class EagerSteps:
+    """The training loop as written in a notebook, one batch at a time: gather, augment per
+    image, forward, cross-entropy, backward, clip, step, schedule, average."""
+
+    kind = "eager"
+
+    def __init__(self, model: nn.Module, r: Recipe, opt: torch.optim.Optimizer, sched, per_step: bool, ema,
+                 layout: torch.memory_format, aug_gen: torch.Generator):
+        self.model, self.r, self.opt, self.sched, self.per_step = model, r, opt, sched, per_step
+        self.ema, self.layout, self.aug_gen = ema, layout, aug_gen
+        self.step = 0  # the step under way, for the crash message
+
+    def epoch(self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks: Hooks | None):
+        """Train one epoch; returns (loss per step, correct per step) as device tensors."""
+        r, model, opt = self.r, self.model, self.opt
+        steps = math.ceil(len(order) / r.batch_size)
+        losses = torch.zeros(steps, device=train_x.device)
+        corrects = torch.zeros(steps, device=train_x.device, dtype=torch.int64)
+        for step in range(steps):
+            self.step = step
+            idx = order[step * r.batch_size:(step + 1) * r.batch_size]
+            x = train_x[idx].unsqueeze(1).float().div_(255)
+            x = r.augment(x, self.aug_gen)
+            x = ((x - r.mean) / r.std).contiguous(memory_format=self.layout)
+            y = train_y[idx]
+            out = model(x)
+            loss = F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if r.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad_norm)
+            opt.step()
+            if self.per_step:
+                self.sched.step()
+            if self.ema is not None:
+                self.ema.update_parameters(model)
+            losses[step] = loss.detach()
+            corrects[step] = (out.detach().argmax(1) == y).sum()
+            if hooks:
+                hooks.step(step, losses[step], corrects[step:step + 1].sum(), len(y))
+        return losses, corrects

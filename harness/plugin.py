@@ -19,7 +19,8 @@ from .rules import Rules
 
 SMOKE_ENV = "MNIST8K_SMOKE"  # "limit_train=N[,epochs=E]": for the plugin's own tests only
 RECORD_PROPERTY = "mnist8k_record"  # carries a test's record from an xdist worker to the controller
-NO_MATCH_ID = "no-candidate-matches"  # the placeholder test left when --candidates matches nothing
+NO_MATCH_ID = "no-candidate-matches"
+CUDA_GRAPHS = ("auto", "off", "on")  # the placeholder test left when --candidates matches nothing
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RunConfig:
     data_dir: Path | None = None  # None: $MNIST8K_DATA_DIR, else ~/.cache/mnist8k
     results_dir: Path = results.default_results_dir()
     isolation: str = "auto"  # how runners start: sandbox, process, or auto (sandbox where it works)
+    cuda_graphs: str = "auto"  # on CUDA: replay a captured step (auto falls back to eager, recorded)
     models_dir: Path = catalog.REPO_MODELS  # the candidates: models/ beside the ini file
     unclaimed: str = "check"  # candidates without a claim: "check" (no training) or "train"
     shard: shards.Shard | None = None  # run only this group of the candidate x seed tests
@@ -79,6 +81,8 @@ OPTIONS: list[tuple[str, Callable, object, str, str]] = [
      "results/latest"),
     ("isolation", str, "auto", "where candidate code runs: sandbox (bubblewrap), process (a plain child "
      "process), or auto (the sandbox where it works; with CI=true an error where it does not)", "auto"),
+    ("cuda-graphs", str, "auto", "on CUDA: auto (replay a captured training step; eager, with the reason "
+     "recorded, where a step cannot be captured), off (always eager) or on (an error where it cannot)", "auto"),
     ("unclaimed", str, "check", "candidates without a claim: check (vet, build, count, validate the "
      "recipe; no training) or train", "check"),
     ("shard", lambda t: shards.Shard.parse(t) if t else None, "", "I/N: run only group I of N of the "
@@ -148,11 +152,15 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
     smoke = _smoke_settings()
     if values["unclaimed"] not in ("check", "train"):
         raise pytest.UsageError(f"{sources['unclaimed']} = {values['unclaimed']!r} must be check or train")
+    if values["cuda-graphs"] not in CUDA_GRAPHS:
+        raise pytest.UsageError(f"{sources['cuda-graphs']} = {values['cuda-graphs']!r} must be one of "
+                                f"{', '.join(CUDA_GRAPHS)}")
     if values["isolation"] not in sandbox.ISOLATIONS:
         raise pytest.UsageError(f"{sources['isolation']} = {values['isolation']!r} must be one of "
                                 f"{', '.join(sandbox.ISOLATIONS)}")
     run = RunConfig(seeds=values["seeds"], candidates=values["candidates"] or "*", device=values["device"],
                     data_dir=values["data-dir"], results_dir=results_dir, isolation=values["isolation"],
+                    cuda_graphs=values["cuda-graphs"],
                     unclaimed=values["unclaimed"], shard=values["shard"],
                     models_dir=config.rootpath / "models",
                     limit_train=smoke.get("limit_train"), epochs=smoke.get("epochs"))
@@ -289,7 +297,8 @@ class Gate:
         isolation = self.item.config.stash[ISOLATION_KEY]
         if not isinstance(isolation, sandbox.Isolation):
             pytest.fail(f"no candidate can be judged: {isolation}", pytrace=False)
-        return trial.Settings(isolation, str(self.device), threads=torch.get_num_threads())
+        return trial.Settings(isolation, str(self.device), threads=torch.get_num_threads(),
+                              cuda_graphs=self.run.cuda_graphs)
 
     def session(self) -> judge.Session:
         return judge.Session(rules=self.rules, settings=self.settings(), results_dir=self.run.results_dir,

@@ -36,6 +36,10 @@ class RunResult:
     seconds: float = 0.0  # wall time of all epochs, set-up excluded
     setup_seconds: float = 0.0  # moving data to the device, building optimizer and schedule
     isolation: str = ""  # how the candidate's code ran: "sandbox", "process", "" (in this process)
+    # How the numbers were computed: engine ("eager" or "cuda-graphs", with the fallback reason
+    # where a step could not be captured), determinism, and on CUDA the card, the CUDA and cuDNN
+    # releases and the float32 precision settings.
+    execution: dict = field(default_factory=dict)
 
     @property
     def final_acc(self) -> float | None:

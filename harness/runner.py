@@ -175,7 +175,8 @@ def serve(request: dict) -> None:
         try:
             result = engine.train(model, recipe, data, order["seed"], device, name=request["name"],
                                   limit_train=order.get("limit_train"), hooks=_Reporter(order.get("progress", False)),
-                                  resume=order.get("resume"), checkpoint=checkpoint, scorer=_scorer)
+                                  resume=order.get("resume"), checkpoint=checkpoint, scorer=_scorer,
+                                  cuda_graphs=order.get("cuda_graphs", "auto"))
         except (channel.ChannelError, OSError):
             raise
         except Exception as e:  # before the first step (the optimizer or schedule would not build)
@@ -183,7 +184,8 @@ def serve(request: dict) -> None:
                                                  f"{_where(e, file)}", seconds=0.0, setup_seconds=0.0, state=None)
             continue
         send("done", status=result.status, error=result.error, seconds=result.seconds,
-             setup_seconds=result.setup_seconds, state=_state(model) if result.status == "completed" else None)
+             setup_seconds=result.setup_seconds, execution=result.execution,
+             state=_state(model) if result.status == "completed" else None)
 
 
 def main() -> int:

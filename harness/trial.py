@@ -49,6 +49,7 @@ class Settings:
     device: str = "cpu"
     threads: int = 0  # torch threads in the runner; 0: torch's default
     idle_limit: float = IDLE_LIMIT
+    cuda_graphs: str = "auto"  # on CUDA: auto (capture, else eager with the reason), off, on
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -221,6 +222,15 @@ class Outcome:
     overhead: dict = dataclasses.field(default_factory=dict)  # seconds spent on the split itself
 
 
+def _execution(told) -> dict:
+    """The runner's account of how it computed (engine, card, precision): informative only, since
+    the runner is the candidate's process, so kept to short plain values."""
+    if not isinstance(told, dict):
+        return {}
+    return {str(k)[:40]: (v if isinstance(v, (bool, int, float)) or v is None else str(v)[:300])
+            for k, v in list(told.items())[:20]}
+
+
 def _secret_order(n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(secrets.randbits(62)))
 
@@ -247,7 +257,7 @@ def train(built: Built, name: str, recipe: Recipe, data: MNIST, seed: int, *, li
     r.send("train", recipe=recipe.to_dict(), seed=seed, limit_train=limit_train,
            train_images=data.train_images, train_labels=data.train_labels,
            test_images=data.test_images[order], progress=hooks is not None,
-           checkpoints=checkpoint is not None, resume=resume)
+           checkpoints=checkpoint is not None, resume=resume, cuda_graphs=r.settings.cuda_graphs)
     overhead["send_data"] = time.perf_counter() - t_send
     scored: dict[int, tuple[float, int]] = {}
     overhead["scoring"] = 0.0
@@ -291,6 +301,7 @@ def train(built: Built, name: str, recipe: Recipe, data: MNIST, seed: int, *, li
     result.error = msg.get("error") if result.status != "completed" else None
     result.seconds = float(msg.get("seconds") or 0.0)
     result.setup_seconds = float(msg.get("setup_seconds") or 0.0)
+    result.execution = _execution(msg.get("execution"))
     state = msg.get("state") if result.status == "completed" else None
     budget_after = None
     if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -32,3 +32,15 @@ def outputs(name: str, state: dict[str, torch.Tensor], images: torch.Tensor) -> 
     entry = catalog.scan(catalog.REPO_MODELS)[name]
     with trial.runner(Path(entry.file), settings()) as r:
         return trial.predict(trial.build(r, name, 0), state, images)
+
+
+def run_candidate(name: str, *, seed: int, device: str, epochs: int):
+    """A shortened training of a repository candidate through the runner, as the gate trains."""
+    from harness import data
+    from harness.recipe import Recipe
+
+    entry = catalog.scan(catalog.REPO_MODELS)[name]
+    recipe = Recipe.from_dict(entry.recipe).replace(epochs=epochs)
+    with trial.runner(Path(entry.file), trial.Settings(sandbox.choose("auto"), device)) as r:
+        built = trial.build(r, name, seed)
+        return trial.train(built, name, recipe, data.load(), seed).result

@@ -1,0 +1,164 @@
+"""The captured training step (harness.graphs) against the library: its optimizer arithmetic
+against torch.optim, and its whole step run eagerly on the CPU against the eager engine's loop.
+The capture itself, determinism and the fallback run only where CUDA is present."""
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from harness import engine, graphs
+from harness.recipe import Recipe
+
+ONE_CYCLE = dict(name="OneCycleLR", pct_start=0.3)
+
+
+def tiny(seed=None):
+    if seed is not None:
+        torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
+def recipe(**kw):
+    return Recipe.from_dict({"epochs": 2, "batch_size": 32, **kw})
+
+
+OPTIMIZERS = {
+    "sgd-nesterov-wd-cycled": dict(optimizer=dict(name="SGD", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+                                   schedule=ONE_CYCLE),
+    "sgd-dampened": dict(optimizer=dict(name="SGD", lr=0.05, momentum=0.8, dampening=0.3),
+                         schedule=dict(name="StepLR", step_size=1, gamma=0.5)),
+    "sgd-plain": dict(optimizer=dict(name="SGD", lr=0.05)),
+    "adam-l2-cycled-betas": dict(optimizer=dict(name="Adam", lr=0.01, weight_decay=1e-4), schedule=ONE_CYCLE),
+    "adamw": dict(optimizer=dict(name="AdamW", lr=0.01, weight_decay=0.05),
+                  schedule=dict(ONE_CYCLE, cycle_momentum=False)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPTIMIZERS))
+def test_captured_optimizer_matches_torch_optim(case):
+    """Same gradients, same schedule: the foreach update with device-tensor hyperparameters
+    lands where torch.optim's step does, step after step (the momentum or beta1 cycling included)."""
+    r = recipe(**OPTIMIZERS[case])
+    ref, mine = tiny(0), tiny(0)
+    steps = 12
+    ref_opt, mine_opt = r.optimizer.build(ref.parameters()), r.optimizer.build(mine.parameters())
+    ref_sched = r.schedule.build(ref_opt, r.epochs, steps) if r.schedule else None
+    mine_sched = r.schedule.build(mine_opt, r.epochs, steps) if r.schedule else None
+    captured = graphs._CapturedOptimizer(mine_opt, list(mine.parameters()))
+    gen = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        grads = [torch.randn(p.shape, generator=gen) for p in ref.parameters()]
+        for p, g in zip(ref.parameters(), grads):
+            p.grad = g.clone()
+        hp = torch.tensor(captured.values())
+        mine_opt._opt_called = True
+        ref_opt.step()
+        captured.step([g.clone() for g in grads], hp, first=step == 0)
+        for s in (ref_sched, mine_sched):
+            if s is not None:
+                s.step()
+        for a, b in zip(ref.parameters(), mine.parameters()):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=f"{case}, step {step + 1}")
+
+
+def test_unsupported_optimizer_is_named():
+    model = tiny()
+    opt = torch.optim.RMSprop(model.parameters(), lr=0.01)
+    with pytest.raises(graphs.NotCapturable, match="optimizer RMSprop has no captured step"):
+        graphs._CapturedOptimizer(opt, list(model.parameters()))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
+    with pytest.raises(graphs.NotCapturable, match=r"Adam\(amsgrad=True\)"):
+        graphs._CapturedOptimizer(opt, list(model.parameters()))
+
+
+def test_capture_needs_cuda():
+    r = recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9))
+    model = tiny()
+    opt = r.optimizer.build(model.parameters())
+    with pytest.raises(graphs.NotCapturable, match="CUDA graphs need a CUDA device"):
+        graphs.GraphSteps(model, r, opt, None, False, None, 64, torch.device("cpu"), torch.Generator())
+
+
+def _data(n=200, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8), torch.randint(0, 10, (n,), generator=gen)
+
+
+@pytest.mark.parametrize("case", ["sgd-nesterov-wd-cycled", "adam-l2-cycled-betas"])
+def test_captured_step_run_eagerly_matches_the_eager_loop(case):
+    """The whole step as it is captured (batch gather inside, the schedule from the table,
+    clipping, the weight average, the last partial batch), run uncaptured on the CPU, against the
+    engine's eager loop on the same batches: the same losses and weights up to float rounding."""
+    r = recipe(**OPTIMIZERS[case], clip_grad_norm=1.0, ema=0.9, label_smoothing=0.1)
+    x, y = _data()
+    n, steps = len(x), engine.steps_per_epoch(len(x), r.batch_size)
+    runs = {}
+    for kind in ("eager", "graph"):
+        model = tiny(0)
+        opt = r.optimizer.build(model.parameters())
+        sched, per_step = engine.make_schedule(opt, r, steps)
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True)
+        if kind == "eager":
+            stepper = engine.EagerSteps(model, r, opt, sched, per_step, ema, torch.contiguous_format, torch.Generator())
+        else:
+            stepper = graphs.GraphSteps(model, r, opt, sched, per_step, ema, n, torch.device("cpu"),
+                                        torch.Generator(), capture=False)
+        losses = []
+        for epoch in range(r.epochs):
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
+            step_losses, corrects = stepper.epoch(x, y, order, None)
+            losses.append(step_losses.clone())
+            assert int(corrects.sum()) <= n
+        runs[kind] = (torch.cat(losses), copy.deepcopy(ema.module.state_dict()), opt.param_groups[0]["lr"])
+    (la, wa, lra), (lb, wb, lrb) = runs["eager"], runs["graph"]
+    assert len(la) == 2 * steps and steps * r.batch_size > n  # a partial last batch was trained
+    torch.testing.assert_close(lb, la, rtol=1e-4, atol=1e-5)
+    for k in wa:
+        torch.testing.assert_close(wb[k].float(), wa[k].float(), rtol=1e-4, atol=1e-5, msg=k)
+    assert lra == lrb  # the schedule advanced by the same steps
+
+
+# ---------------------------------------------------------------- on a GPU only
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@cuda
+def test_cuda_same_seed_twice_gives_the_same_numbers():
+    """The gate's determinism on the GPU: model3 through the runner twice, two epochs."""
+    from candidates import run_candidate
+
+    a = run_candidate("model3", seed=0, device="cuda", epochs=2)
+    b = run_candidate("model3", seed=0, device="cuda", epochs=2)
+    assert a.execution["engine"] == "cuda-graphs", a.execution
+    assert [(e.test_correct, e.train_loss, e.test_loss) for e in a.epochs] == \
+           [(e.test_correct, e.train_loss, e.test_loss) for e in b.epochs]
+
+
+@cuda
+def test_cuda_uncapturable_step_falls_back_to_eager_with_the_reason():
+    from harness.data import MNIST
+
+    class Syncing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = tiny()
+
+        def forward(self, x):
+            out = self.net(x)
+            if out.abs().max().item() > 1e6:  # a host sync: cannot be captured
+                out = out / 2
+            return out
+
+    x, y = _data(512)
+    data = MNIST(x, y, x[:100], y[:100], Path("/nonexistent"), "test")
+    model = engine.build(Syncing, 0)
+    res = engine.train(model, recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9)).replace(epochs=1),
+                       data, 0, "cuda")
+    assert res.status == "completed", res.error
+    assert res.execution["engine"] == "eager" and "capture failed" in res.execution["fallback"]
+
