@@ -162,3 +162,18 @@ def test_cuda_uncapturable_step_falls_back_to_eager_with_the_reason():
     assert res.status == "completed", res.error
     assert res.execution["engine"] == "eager" and "capture failed" in res.execution["fallback"]
 
+
+
+def test_every_record_says_how_it_was_computed():
+    """The engine's account in the record: eager on the CPU, deterministic; and what a runner
+    reports is kept to short plain values by the judge."""
+    from harness import trial
+    from harness.data import MNIST
+
+    x, y = _data(256)
+    data = MNIST(x, y, x[:64], y[:64], Path("/nonexistent"), "test")
+    res = engine.train(engine.build(tiny, 0), recipe(optimizer=dict(name="SGD", lr=0.05)).replace(epochs=1), data, 0)
+    assert res.execution == {"deterministic": True, "engine": "eager"}
+    told = trial._execution({"engine": "x" * 1000, "gpu": ["not", "plain"], **{f"k{i}": i for i in range(40)}})
+    assert len(told) == 20 and len(told["engine"]) == 300 and told["gpu"] == "['not', 'plain']"
+    assert trial._execution("not a dict") == {}
