@@ -221,7 +221,8 @@ def public_section(public: list[CandidateRuns], cfg: ReportConfig, report: "Repo
         claim = claims.get(cand.name, {})
         per_seed = ", ".join(f"{r.seed}: {_pct(r.verdict.min_last_k)} {'pass' if r.verdict.passed else 'FAIL'}"
                              for r in cand.runs)
-        holds = "yes" if cand.passed == len(cand.runs) else f"no ({cand.passed}/{len(cand.runs)} seeds)"
+        holds = (("yes" if len(cand.runs) > 1 else "yes, on the one seed run") if cand.passed == len(cand.runs)
+                 else f"no ({cand.passed}/{len(cand.runs)} seeds)")
         rows.append([cand.name, claim.get("source", "?"), f"{claim['params']:,}" if "params" in claim else "?",
                      f"{cand.params:,}", claim.get("published", "?"), per_seed, holds])
     return ["## Public solutions judged by the gate", "",
