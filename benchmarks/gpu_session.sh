@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session, prepared on the CPU and sent as one command: the CUDA tests, the speed table
-# (course pipeline, eager engine, captured engine, the gate, five seeds at once), the gate on
+# (course pipeline, eager engine, captured engine, the gate), the gate on
 # CUDA for model1-model5, a search sweep, then the public solutions; each part with its own time
 # limit, so a part that fails or runs long leaves the others' results. Writes under $OUT.
 #

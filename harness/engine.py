@@ -74,6 +74,9 @@ def build(builder: Callable[[], nn.Module], seed: int) -> nn.Module:
 
 
 CUBLAS_CONFIGS = (":4096:8", ":16:8")  # the values torch accepts as deterministic cuBLAS
+# torch 2.9 and later set float32 precision per backend; older releases have allow_tf32 flags, and
+# reading those after the new API was used raises.
+PRECISION_API = hasattr(torch.backends.cudnn, "conv")
 
 
 def deterministic(device: torch.device) -> None:
@@ -90,7 +93,7 @@ def deterministic(device: torch.device) -> None:
                     "in the environment (the gate's runner gets it from the judge)")
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_CONFIGS[0]
         torch.backends.cudnn.benchmark = False
-        if hasattr(torch.backends.cudnn, "conv"):  # torch 2.9 and later
+        if PRECISION_API:
             torch.backends.cuda.matmul.fp32_precision = "ieee"
             torch.backends.cudnn.conv.fp32_precision = "ieee"
         else:
@@ -99,7 +102,7 @@ def deterministic(device: torch.device) -> None:
 
 
 def _fp32_settings() -> dict:
-    if hasattr(torch.backends.cudnn, "conv"):  # the precision API of torch 2.9 and later
+    if PRECISION_API:
         return {"matmul_fp32": torch.backends.cuda.matmul.fp32_precision,
                 "conv_fp32": torch.backends.cudnn.conv.fp32_precision}
     return {"matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "conv_tf32": torch.backends.cudnn.allow_tf32}
@@ -346,7 +349,7 @@ class EagerSteps:
     def epoch(self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks: Hooks | None):
         """Train one epoch; returns (loss per step, correct per step) as device tensors."""
         r, model, opt = self.r, self.model, self.opt
-        steps = math.ceil(len(order) / r.batch_size)
+        steps = steps_per_epoch(len(order), r.batch_size)
         losses = torch.zeros(steps, device=train_x.device)
         corrects = torch.zeros(steps, device=train_x.device, dtype=torch.int64)
         for step in range(steps):

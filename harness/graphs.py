@@ -118,9 +118,8 @@ class GraphSteps:
         opt._opt_called = True
         b = r.batch_size
         self.steps = -(-n // b)
-        self.sizes = [b] if n % b == 0 else [b, n % b]
-        if self.steps == 1:
-            self.sizes = [n]
+        # One graph per batch size an epoch uses: the full batch and the last, partial one.
+        self.sizes = sorted({self._size(s) for s in range(self.steps)}, reverse=True)
         self.xs = torch.zeros(n, 1, 28, 28, device=device)
         self.ys = torch.zeros(n, dtype=torch.long, device=device)
         self.hp_table = torch.zeros(self.steps, 3, device=device)
@@ -139,6 +138,9 @@ class GraphSteps:
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         if capture:
             self._capture()
+
+    def _size(self, step: int) -> int:
+        return min(self.r.batch_size, self.n - step * self.r.batch_size)
 
     # The step itself, the same code captured or eager.
     def _step(self, size: int, first: bool) -> None:
@@ -231,10 +233,9 @@ class GraphSteps:
     def epoch(self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks=None):
         """Train one epoch; returns (loss per step, correct per step) as device tensors."""
         self._prepare_epoch(train_x, train_y, order)
-        b = self.r.batch_size
         for s in range(self.steps):
             self.step = s
-            size = min(b, self.n - s * b)
+            size = self._size(s)
             if self.first or not self.graphs:
                 for p in self.params:
                     p.grad = None  # eager backward would otherwise add to the last step's
