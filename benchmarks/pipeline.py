@@ -36,7 +36,7 @@ def run_part(args) -> dict:
     """One pipeline in this process, so its peak RSS is its own."""
     import torch
 
-    from harness.runner import load_builder
+    from harness.builder import load_builder
 
     if args.threads:
         torch.set_num_threads(args.threads)

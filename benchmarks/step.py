@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from harness import catalog
-    from harness.runner import load_builder
+    from harness.builder import load_builder
 
     torch.set_num_threads(args.threads)
     entry = catalog.scan(catalog.REPO_MODELS)[args.candidate]

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from .augment import affine
 
 SIZE = (28, 28)  # the model's input: a pipeline starts and must end at this size
+MAX_SIDE = 4 * SIZE[0]  # every intermediate image side: a 20000-pixel Resize would ask for ~200 GB a batch
+MAX_OPS = 32  # transforms in one list, RandomApply's included
 Params = dict  # one op's draws for a batch: tensors with a leading dimension N (None: op disabled)
 
 
@@ -154,8 +156,12 @@ class _Args:
             return isinstance(s, int) and not isinstance(s, bool) and s > 0
 
         if ok_int(v):
-            return (v,)
+            v = (v,)
         if _seq(v) and len(v) in (1, 2) and all(map(ok_int, v)):
+            if max(v) > MAX_SIDE:
+                self.bad(key, f"must be at most {MAX_SIDE} pixels a side ({MAX_SIDE // SIZE[0]}x the "
+                              f"{SIZE[0]}-pixel input), so every image in the pipeline stays small")
+                return None
             return tuple(v)
         self.bad(key, "must be a positive int or a pair (h, w) of positive ints")
         return None
@@ -184,6 +190,9 @@ def _parse_list(spec, path: str, problems: list[str], size: tuple[int, int]):
         return (), size, None
     if not _seq(spec):
         problems.append(f"{path} = {spec!r} must be a list of ops, each a dict with a 'name'")
+        return (), size, None
+    if len(spec) > MAX_OPS:
+        problems.append(f"{path} holds {len(spec)} transforms; at most {MAX_OPS}")
         return (), size, None
     ops, last = [], None
     for i, entry in enumerate(spec):

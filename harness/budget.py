@@ -1,18 +1,16 @@
-"""The budget as the judge counts it: every value of the state dict a runner hands back (and
-every tensor it reports outside it), each storage once, BatchNorm running statistics aside."""
+"""The budget as the judge counts it: every tensor the traced programs read that is not the
+input (parameters, buffers, lifted constants), each storage once, in real scalars, except the
+running statistics a batch-norm op of the graph keeps (harness.programs decides which)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
-
 
 @dataclass(frozen=True)
 class Budget:
-    """What a state dict costs: every value, except BatchNorm running statistics of the size
-    of their layer's weight."""
+    """What a program costs: every value it reads, except batch-norm running statistics."""
 
     total: int
     tensors: tuple[tuple[str, int], ...]  # (name, values) of what counted, largest first
@@ -22,23 +20,20 @@ class Budget:
         return ", ".join(f"{name!r} ({values:,})" for name, values in self.tensors[:n])
 
 
-def count_state(state: dict[str, torch.Tensor], hidden: dict[str, int] | None = None) -> Budget:
-    """Values in a state dict, each storage once (tied weights count once; a small tensor that
-    is a view into a large hidden storage counts the whole storage), plus `hidden`: tensors
-    the runner found outside the state dict, by name and size."""
-    excluded = set()
-    for key, value in state.items():
-        prefix, _, leaf = key.rpartition(".")
-        if leaf != "running_mean":
-            continue
-        stem = f"{prefix}." if prefix else ""
-        var, tracked, weight = (state.get(stem + n) for n in ("running_var", "num_batches_tracked", "weight"))
-        shape = tuple(value.shape)
-        if (len(shape) == 1 and var is not None and tuple(var.shape) == shape and tracked is not None
-                and tracked.numel() == 1 and weight is not None and tuple(weight.shape) == shape):
-            excluded |= {stem + n for n in BN_STATS}
+def real_scalars(t: torch.Tensor) -> int:
+    """Values a tensor can hold: its whole storage (a small view of a large storage pays for all
+    of it), and at least one per four bytes, so a complex value counts as two real ones and
+    nothing can be packed into wider elements for free."""
+    nbytes = t.untyped_storage().nbytes()
+    return max(t.numel(), nbytes // max(t.element_size(), 1), nbytes // 4)
+
+
+def count(tensors: dict[str, torch.Tensor], free: tuple[str, ...] | list[str] = ()) -> Budget:
+    """Values in `tensors` (every tensor the programs read, by name), each storage once (tied
+    weights count once), less those named in `free`."""
+    excluded = sorted(k for k in tensors if k in set(free))
     seen, counted = set(), []
-    for key, value in state.items():
+    for key, value in tensors.items():
         if key in excluded:
             continue
         storage = value.untyped_storage()
@@ -46,14 +41,13 @@ def count_state(state: dict[str, torch.Tensor], hidden: dict[str, int] | None = 
         if ident in seen and storage.nbytes() > 0:
             continue
         seen.add(ident)
-        counted.append((key, max(value.numel(), storage.nbytes() // max(value.element_size(), 1))))
-    counted += [(f"{key} (outside the state dict)", int(n)) for key, n in (hidden or {}).items() if int(n) > 0]
+        counted.append((key, real_scalars(value)))
     counted.sort(key=lambda kv: -kv[1])
-    return Budget(sum(v for _, v in counted), tuple(counted), tuple(sorted(excluded)))
+    return Budget(sum(v for _, v in counted), tuple(counted), tuple(excluded))
 
 
 def over_budget(name: str, budget: Budget, max_params: int) -> str | None:
     if budget.total <= max_params:
         return None
-    return (f"{name}: {budget.total:,} parameters > {max_params:,} (counted over every tensor of its state "
-            f"dict, buffers included; largest: {budget.largest()})")
+    return (f"{name}: {budget.total:,} parameters > {max_params:,} (counted over every tensor its traced "
+            f"programs read, buffers and constants included; largest: {budget.largest()})")

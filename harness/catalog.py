@@ -40,25 +40,25 @@ def candidate_files(folder: Path = REPO_MODELS) -> list[Path]:
 
 
 def scan(folder: Path = REPO_MODELS) -> dict[str, Entry]:
-    """Every candidate in `folder` by name; a name declared twice fails in both files."""
+    """Every candidate in `folder` by name. A candidate's name is its file's name: a file holds
+    one builder, named as the file, so no file can take another's name (and knock it out of
+    the gate by declaring it twice); a file that breaks this fails alone, under its own name."""
     entries: dict[str, Entry] = {}
     for path in candidate_files(folder):
         try:
-            found = [Entry(d.name, d.file, d.recipe, d.claim) for d in vet(path)]
+            declared = vet(path)
         except VettingError as e:
-            found = [Entry(path.stem, str(path), error=str(e))]
-        for entry in found:
-            if entry.name in entries:
-                first = entries[entry.name]
-                why = (f"candidate name {entry.name!r} is declared twice ({Path(first.file).name} and "
-                       f"{Path(entry.file).name}); rename one")
-                if first.error is not None and first.file == entry.file == str(path):
-                    continue
-                entries[entry.name] = Entry(entry.name, first.file, error=why)
-                second = f"{entry.name}[{Path(entry.file).name}]"
-                entries[second] = Entry(second, entry.file, error=why)
-                continue
-            entries[entry.name] = entry
+            entries[path.stem] = Entry(path.stem, str(path), error=str(e))
+            continue
+        names = [d.name for d in declared]
+        if names == [path.stem]:
+            d = declared[0]
+            entries[path.stem] = Entry(d.name, d.file, d.recipe, d.claim)
+            continue
+        fix = (f"rename the function to {path.stem}() or the file to {names[0]}.py" if len(names) == 1
+               else f"keep one builder, named {path.stem}(), in {path.name}, and move the others to files of their own names")
+        why = (f"{path.name} declares {', '.join(map(repr, names))}; a candidate's name is its file's name: {fix}")
+        entries[path.stem] = Entry(path.stem, str(path), declared[0].recipe, declared[0].claim, error=why)
     return entries
 
 

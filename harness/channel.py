@@ -49,3 +49,23 @@ def receive(stream: BinaryIO) -> dict:
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         raise ChannelError(f"a message is a {type(message).__name__} without a 'kind'")
     return message
+
+
+def process_wire() -> tuple[BinaryIO, BinaryIO]:
+    """(in, out) for a child process whose parent talks to it over stdin and stdout: the wire is
+    the original stdout, and whatever else the process prints goes to stderr."""
+    import os
+    import sys
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return sys.stdin.buffer, out
+
+
+def limit_memory(limit: int | None) -> None:
+    """Cap this process's data (heap and private writable mappings) at `limit` bytes, soft and
+    hard, so code run later cannot raise it. Unlike an address-space limit it leaves alone the
+    large never-written reservations torch's libraries make."""
+    if limit:
+        import resource
+        resource.setrlimit(resource.RLIMIT_DATA, (int(limit), int(limit)))

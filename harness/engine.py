@@ -176,7 +176,7 @@ def steps_per_epoch(images: int, batch_size: int, limit_train: int | None = None
     return math.ceil(images / batch_size)
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -288,7 +288,7 @@ def train(model: nn.Module, recipe: Recipe, data: MNIST, seed: int, device: torc
                 break
             in_test = True  # a failure from here on is the test pass's, after the last step
             test_loss, correct = scorer(epoch, predict(scored, test_x))
-            _sync(device)
+            synchronize(device)
             row = EpochRow(
                 epoch=epoch, train_loss=losses.mean().item(),
                 train_acc=100.0 * corrects.sum().item() / n,

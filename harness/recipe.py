@@ -54,6 +54,9 @@ HARNESS_SCHEDULE_ARGS = {
 }
 
 
+MAX_BATCH = 60_000  # one batch of the whole training set is the largest that means anything
+
+
 class RecipeError(ValueError):
     """A recipe has problems; `.problems` lists every one, each naming its field, the value and
     what is allowed."""
@@ -199,7 +202,8 @@ def _field_problems(r: Recipe, skip: set[str], given: dict) -> list[str]:
     checks = [
         ("epochs", lambda v: _integer(v) and 1 <= v <= MAX_EPOCHS,
          f"must be an integer from 1 to {MAX_EPOCHS} (the rule allows at most {MAX_EPOCHS} epochs)"),
-        ("batch_size", lambda v: _integer(v) and v >= 1, "must be a positive integer"),
+        ("batch_size", lambda v: _integer(v) and 1 <= v <= MAX_BATCH,
+         f"must be a positive integer of at most {MAX_BATCH:,} (the training set's size)"),
         ("clip_grad_norm", lambda v: v is None or (_number(v) and v > 0),
          "must be a positive finite number (the largest total gradient norm), or None for no clipping"),
         ("label_smoothing", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),

@@ -9,10 +9,34 @@ from .recipe import MAX_EPOCHS
 from .records import RunResult, Verdict
 
 
-def _rule(default, help_text: str, valid: Callable[[object, dict], bool], why: str, shown: str):
+def _rule(default, help_text: str, valid: Callable[[object, dict], bool], why: str, shown: str,
+          convert: Callable[[str], object] | None = None):
     """A rule's threshold with what the gate needs to offer it as an option: its help, the
-    check of a value (given all values, for rules that depend on another) and its default as shown."""
-    return field(default=default, metadata={"help": help_text, "valid": valid, "why": why, "shown": shown})
+    check of a value (given all values, for rules that depend on another), its default as shown
+    and how its text is read (the default's type unless given)."""
+    return field(default=default, metadata={"help": help_text, "valid": valid, "why": why, "shown": shown,
+                                            "convert": convert or type(default)})
+
+
+def flag(text: str) -> bool:
+    """An on/off option's text."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+TEST_MONITORS = ("test_loss", "test_acc")  # schedule monitors the judge's test numbers feed
+
+
+def steered_by_test_set(recipe: dict) -> str | None:
+    """The test number a recipe's schedule steers by (a notebook's ReduceLROnPlateau on the test
+    loss), else None: such a run learns from the test set, however little."""
+    schedule = recipe.get("schedule") if isinstance(recipe, dict) else None
+    monitor = schedule.get("monitor") if isinstance(schedule, dict) else None
+    return monitor if monitor in TEST_MONITORS else None
 
 
 @dataclass(frozen=True)
@@ -35,6 +59,12 @@ class Rules:
     last_k: int = _rule(3, "how many final epochs must each reach --target-acc",
                         lambda v, values: 1 <= v <= values.get("max_epochs", MAX_EPOCHS), "must lie in 1..max-epochs",
                         "3")
+    # A schedule that monitors a test number learns from the test set: allowed only when asked,
+    # to replicate a public notebook as it was written.
+    allow_test_feedback: bool = _rule(False, "let a recipe's schedule monitor the test loss or accuracy "
+                                      "(e.g. to replicate a notebook's ReduceLROnPlateau); its runs are "
+                                      "marked 'steered by the test set' either way",
+                                      lambda v, _: isinstance(v, bool), "must be true or false", "false", flag)
 
     @staticmethod
     def option(name: str) -> str:
@@ -43,7 +73,7 @@ class Rules:
     @classmethod
     def options(cls) -> list[tuple[str, type, object, str, str]]:
         """(option, type, default, help, default as shown) for every rule, in order."""
-        return [(cls.option(f.name), type(f.default), f.default, f.metadata["help"], f.metadata["shown"])
+        return [(cls.option(f.name), f.metadata["convert"], f.default, f.metadata["help"], f.metadata["shown"])
                 for f in dataclasses.fields(cls)]
 
     @classmethod
@@ -59,7 +89,8 @@ class Rules:
         """The rules in words, for tables and documents; `last_k` replaces the window's number."""
         k = last_k if last_k is not None else str(self.last_k)
         return (f"at most {self.max_params:,} parameters, at most {self.max_epochs} epochs, test accuracy at "
-                f"least {self.target_acc:.2f}% in each of the last {k} epochs, for every seed")
+                f"least {self.target_acc:.2f}% in each of the last {k} epochs, for every seed"
+                + (", schedules may monitor test numbers" if self.allow_test_feedback else ""))
 
 
 def check_params(name: str, params: int, rules: "Rules") -> str | None:
@@ -86,6 +117,10 @@ def judge(result: RunResult, rules: Rules, epochs_planned: int | None = None) ->
     v.epochs_margin = rules.max_epochs - ran
     if ran > rules.max_epochs:
         v.failures.append(f"{name}: {ran} epochs > {rules.max_epochs}")
+    if (monitor := steered_by_test_set(result.recipe)) and not rules.allow_test_feedback:
+        v.failures.append(f"{name}: steered by the test set: its schedule monitors {monitor}; a run may not "
+                          f"learn from the test set (monitor train_loss or train_acc instead, or pass "
+                          f"--allow-test-feedback to replicate a notebook as written)")
     if result.status != "completed":
         v.failures.append(f"{name}: run {result.status}: {result.error}")
     elif epochs_planned is not None and ran != epochs_planned:

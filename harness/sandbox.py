@@ -1,6 +1,7 @@
-"""Where a runner runs: a bubblewrap sandbox (no network, an empty private /tmp, no home, no
-data, the repository reduced to harness/ and the one candidate file, read-only), or a plain
-child process when the sandbox cannot be had and the user accepts that."""
+"""Where the judge's child processes run: a bubblewrap sandbox (no network, an empty private
+/tmp, no home, no data, the repository reduced to harness/ and, for the builder only, the one
+candidate file, read-only), or a plain child process when the sandbox cannot be had and the
+user accepts that."""
 from __future__ import annotations
 
 import functools
@@ -115,24 +116,37 @@ def _device_binds(device: str) -> list[str]:
     return args
 
 
-def runner_command(candidate_file: Path, isolation: Isolation, *, device: str = "cpu",
+ROLES = {"builder": "harness.builder", "trainer": "harness.trainer"}
+
+
+def runner_command(role: str, isolation: Isolation, *, candidate_file: Path | None = None, device: str = "cpu",
                    env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str], str]:
-    """(argv, environment, the candidate file's path as the runner sees it)."""
-    candidate_file = Path(candidate_file).resolve()
+    """(argv, environment, the candidate file's path as the process sees it, or "").
+
+    The builder runs the candidate's code: it sees harness/, the registry and the one candidate
+    file, and no device (it traces on the CPU). The trainer runs no candidate code and sees
+    harness/ only, and the device it trains on."""
     env = {"PATH": "/usr/bin:/bin", "HOME": "/home", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONHASHSEED": "0", **(env or {})}
-    if isolation.sandboxed:
-        root, inside_file = ROOT_INSIDE, f"{ROOT_INSIDE}/models/{candidate_file.name}"
-    else:
-        root, inside_file = str(REPO_ROOT), str(candidate_file)
+    if role not in ROLES:
+        raise ValueError(f"unknown process role {role!r}")
+    root = ROOT_INSIDE if isolation.sandboxed else str(REPO_ROOT)
+    inside_file = ""
+    if candidate_file is not None:
+        candidate_file = Path(candidate_file).resolve()
+        inside_file = f"{ROOT_INSIDE}/models/{candidate_file.name}" if isolation.sandboxed else str(candidate_file)
     python = [sys.executable, "-I", "-c",
-              f"import sys; sys.path.insert(0, {root!r}); from harness.runner import main; sys.exit(main())"]
+              f"import sys; sys.path.insert(0, {root!r}); from {ROLES[role]} import main; sys.exit(main())"]
     if not isolation.sandboxed:
         return python, {**os.environ, **env}, inside_file
-    argv = ["bwrap", *_namespace_flags(), *_system_binds(), *_python_binds(), *_device_binds(device),
-            "--ro-bind", str(REPO_ROOT / "harness"), f"{ROOT_INSIDE}/harness",
-            "--ro-bind", str(REPO_ROOT / "models" / "registry.py"), f"{ROOT_INSIDE}/models/registry.py",
-            "--ro-bind", str(candidate_file), inside_file,
+    mounts = ["--ro-bind", str(REPO_ROOT / "harness"), f"{ROOT_INSIDE}/harness"]
+    if role == "builder":
+        mounts += ["--ro-bind", str(REPO_ROOT / "models" / "registry.py"), f"{ROOT_INSIDE}/models/registry.py"]
+        if candidate_file is not None:
+            mounts += ["--ro-bind", str(candidate_file), inside_file]
+    else:
+        mounts += _device_binds(device)
+    argv = ["bwrap", *_namespace_flags(), *_system_binds(), *_python_binds(), *mounts,
             "--clearenv", *[a for k, v in env.items() for a in ("--setenv", k, v)],
             "--", *python]
     return argv, env, inside_file

@@ -2,13 +2,27 @@
 seeds, built from run records. Returns rows and strings; the caller prints them."""
 from __future__ import annotations
 
+import re
 import statistics
 
 from tabulate import tabulate
 
-from .rules import Rules
+from .rules import Rules, steered_by_test_set
 
 OUTCOMES = ("pass", "FAIL", "xfail", "XPASS", "not trained")
+MAX_CELL = 300  # characters of candidate-made text (a name, an error) in one place of summary.md
+MAX_SUMMARY = 512 * 1024  # bytes; GitHub refuses a job summary over 1 MiB
+_MARKDOWN = re.compile(r"([\\`*_\[\]#!|~])")
+
+
+def escape(text, limit: int = MAX_CELL) -> str:
+    """Text a candidate controls (its name, its error messages), made inert in Markdown and
+    HTML: one line, at most `limit` characters, every markup character escaped."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def outcome(complies: bool, passed: bool) -> str:
@@ -48,6 +62,8 @@ def run_row(rec: dict, last_k: int) -> dict:
         label = "not trained: no claim"
     if gate.get("smoke"):
         label += " (smoke)"
+    if steered_by_test_set(res.get("recipe") or {}):
+        label += " (steered by the test set)"
     built = res.get("status") != "not built"
     trained = res.get("status") not in ("not built", "not trained")
     cells = {
@@ -153,29 +169,43 @@ def counts(records: list[dict]) -> dict[str, int]:
     return tally
 
 
-def markdown(records: list[dict], rules: dict, title: str = "mnist8k compliance") -> str:
-    """The summary file: rules, the run table, the per-candidate table, the tally."""
-    last_k = int(rules["last_k"])
+def outcome_line(records: list[dict]) -> str:
     tally = counts(records)
+    return ("Outcome: " + ", ".join(f"{n} {label}" for label, n in tally.items() if n) + ". "
+            "`pass`: claimed and met; `xfail`: not claimed and not met; `not trained`: no claim, "
+            "checked but not trained; `FAIL` and `XPASS` fail the gate (a broken claim, or a claim "
+            "to update).")
+
+
+def markdown(records: list[dict], rules: dict, title: str = "mnist8k compliance") -> str:
+    """The summary file: the outcome first, then the rules, the run table, the per-candidate
+    table and why each run failed. Every text a candidate made is escaped and shortened, and
+    the file stays under MAX_SUMMARY bytes, so nothing a candidate writes can hide the outcome."""
+    last_k = int(rules["last_k"])
     if not records:
         return (f"# {title}\n\nNo compliance test left a record in this session; "
                 f"the pytest output says why.\n")
-    lines = [
-        f"# {title}",
-        "",
-        f"Rules: {Rules(**rules).sentence()}.",
-        "",
-        render(run_rows(records, last_k)),
-        "",
-    ]
-    per_candidate = candidate_rows(records)
+    safe = [_escaped(r) for r in records]
+    lines = [f"# {title}", "", outcome_line(records), "", f"Rules: {Rules(**rules).sentence()}.", "",
+             render(run_rows(safe, last_k)), ""]
+    per_candidate = candidate_rows(safe)
     if per_candidate:
         lines += [render(per_candidate), ""]
-    why = reasons(records)
+    why = [f"- {escape(line)}" for line in reasons(records)]
+    head = "\n".join(lines) + "\n"
     if why:
-        lines += ["Why:", ""] + [f"- {line}" for line in why] + [""]
-    lines.append("Outcome: " + ", ".join(f"{n} {label}" for label, n in tally.items() if n) + ". "
-                 "`pass`: claimed and met; `xfail`: not claimed and not met; `not trained`: no claim, "
-                 "checked but not trained; `FAIL` and `XPASS` fail the gate (a broken claim, or a claim "
-                 "to update).")
-    return "\n".join(lines) + "\n"
+        kept, size = [], len(head.encode()) + 200
+        for line in why:
+            size += len(line.encode()) + 1
+            if size > MAX_SUMMARY:
+                kept.append(f"- … {len(why) - len(kept)} more reasons, in summary.json and the records")
+                break
+            kept.append(line)
+        head += "\n".join(["Why:", ""] + kept) + "\n"
+    return head
+
+
+def _escaped(rec: dict) -> dict:
+    """A record whose candidate name is safe to put in a table cell."""
+    res = dict(rec["result"], candidate=escape(rec["result"]["candidate"], 80))
+    return {**rec, "result": res}

@@ -1,7 +1,9 @@
-"""One trial, from the judge's side: start a runner for a candidate file, check what it
-built (budget counted from its state dict, seed ownership), feed it the training set and the
-test images in a secret order, score its test outputs with the judge's own labels, and
-return the RunResult the judge vouches for. The one path for the gate, the CLI and benchmarks."""
+"""One trial, from the judge's side. The builder process imports the candidate file, builds
+it under the judge's seeds and traces it (harness.builder); the trainer process, which never
+runs candidate code, loads the traced programs (harness.trainer). The judge counts the budget
+and checks the seed from the programs' tensors, feeds the trainer the training set and the
+test images in a secret order, scores its test outputs with the judge's own labels, and
+returns the RunResult it vouches for. The one path for the gate, the CLI and benchmarks."""
 from __future__ import annotations
 
 import contextlib
@@ -17,15 +19,21 @@ from typing import Callable
 
 import torch
 
+from . import budget as budgets
 from . import channel, engine, sandbox
-from .budget import Budget, count_state
-from .anatomy import Anatomy, LayerRow, _Field
+from .anatomy import Anatomy, Field, LayerRow
+from .budget import Budget
 from .data import MNIST
 from .records import EpochRow, RunResult
 from .recipe import Recipe
 
 CHECK_SEED_OFFSET = 1_000_003  # the second seed a candidate is built with, to see that the seed is ours
-IDLE_LIMIT = 1800.0  # seconds a runner may go without a message before it is stopped
+IDLE_LIMIT = 1800.0  # seconds a process may go without a message before it is stopped
+BUILD_LIMIT = 120.0  # seconds the builder has to import, build, check and trace
+MEMORY_LIMIT = 4 * 2**30  # bytes of data (heap and private mappings) a child may hold
+EPOCH_FACTOR = 5.0  # an epoch may take this many times the first one (and at least EPOCH_FLOOR s)
+EPOCH_FLOOR = 60.0
+FIXED_VALUES = 2  # a tensor the seed does not change may hold at most this many distinct values
 
 
 class TrialStopped(Exception):
@@ -38,60 +46,89 @@ class TrialStopped(Exception):
 
 
 class RunnerFailed(RuntimeError):
-    """The runner process died or broke the protocol; the message carries the end of its stderr."""
+    """A child process died or broke the protocol; the message carries the end of its stderr."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How the judge starts runners in this session."""
+    """How the judge starts its child processes in this session."""
 
     isolation: sandbox.Isolation
     device: str = "cpu"
-    threads: int = 0  # torch threads in the runner; 0: torch's default
+    threads: int = 0  # torch threads in the child; 0: torch's default
     idle_limit: float = IDLE_LIMIT
     cuda_graphs: str = "auto"  # on CUDA: auto (capture, else eager with the reason), off, on
+    build_limit: float = BUILD_LIMIT
+    # RLIMIT_DATA, set by each child before it reads anything: unlike an address-space limit it
+    # leaves the CUDA driver's reserved (never written) mappings alone. 0: no limit.
+    memory_limit: int = MEMORY_LIMIT
+    epoch_factor: float = EPOCH_FACTOR
+    epoch_floor: float = EPOCH_FLOOR
 
 
-def _same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(
-        a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+def gib(n: int) -> str:
+    return f"{n / 2**30:g} GiB"
 
 
-# ---------------------------------------------------------------- the runner process
+def memory_breach(text: str | None, limit: int) -> str | None:
+    """The limit's own message when `text` is an allocation failure, else None."""
+    if text and limit and ("can't allocate memory" in text or "MemoryError" in text
+                           or "Cannot allocate memory" in text or "std::bad_alloc" in text):
+        return f"exceeded the {gib(limit)} memory limit"
+    return None
 
-_LIVE: set = set()  # runners not yet closed, so an interrupted judge can end them all
+
+# ---------------------------------------------------------------- the child processes
+
+_LIVE: set = set()  # processes not yet closed, so an interrupted judge can end them all
 
 
 def kill_all() -> None:
-    """End every live runner (after Ctrl-C in a judge that drives several at once)."""
+    """End every live child (after Ctrl-C in a judge that drives several at once)."""
     for r in list(_LIVE):
         r.kill()
 
-class Runner:
-    """A started runner: the wire both ways, its stderr kept in a file, a watchdog for hangs."""
 
-    def __init__(self, file: Path, settings: Settings):
-        self.settings = settings
+class Runner:
+    """A started child process, builder or trainer: the wire both ways, its stderr kept in a
+    file, a watchdog for hangs."""
+
+    def __init__(self, role: str, settings: Settings, file: Path | None = None):
+        self.role, self.settings = role, settings
         threads = settings.threads
         env = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}  # before CUDA starts, or deterministic cuBLAS cannot be had
         if threads:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        argv, env, self.inside_file = sandbox.runner_command(file, settings.isolation, device=settings.device,
-                                                             env=env)
+        argv, env, self.inside_file = sandbox.runner_command(role, settings.isolation, candidate_file=file,
+                                                             device=settings.device, env=env)
         self.stderr = tempfile.TemporaryFile()
         self.started = time.perf_counter()
-        # A session of its own: Ctrl-C reaches the judge, which decides what the runner does.
+        # A session of its own: Ctrl-C reaches the judge, which decides what the child does.
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      env=env, start_new_session=True)
         _LIVE.add(self)
         self.last = time.monotonic()
         self._done = threading.Event()
         self.timed_out = False
+        self.deadline: float | None = None  # monotonic time by which the next message must come
+        self.expired: str | None = None  # why the deadline ended the process
+        self._why_deadline = ""
         threading.Thread(target=self._watch, daemon=True).start()
 
+    def expect_within(self, seconds: float | None, why: str = "") -> None:
+        """The next message must come within `seconds` (None: only the idle limit), or the
+        process is stopped and `expired` says `why`."""
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self._why_deadline = why
+
     def _watch(self) -> None:
-        while not self._done.wait(5.0):
-            if time.monotonic() - self.last > self.settings.idle_limit:
+        while not self._done.wait(0.5):
+            now = time.monotonic()
+            if self.deadline is not None and now > self.deadline:
+                self.expired = self._why_deadline
+                self.kill()
+                return
+            if now - self.last > self.settings.idle_limit:
                 self.timed_out = True
                 self.kill()
                 return
@@ -100,7 +137,7 @@ class Runner:
         try:
             channel.send(self.proc.stdin, kind, **payload)
         except (BrokenPipeError, OSError) as e:
-            raise RunnerFailed(self._why(f"the runner stopped reading ({e})")) from None
+            raise RunnerFailed(self._why(f"the {self.role} stopped reading ({e})")) from None
         self.last = time.monotonic()
 
     def receive(self) -> dict:
@@ -109,6 +146,10 @@ class Runner:
         except channel.ChannelError as e:
             raise RunnerFailed(self._why(str(e))) from None
         self.last = time.monotonic()
+        if self.deadline is not None and self.last > self.deadline:  # late, even if the watchdog slept
+            self.expired = self._why_deadline
+            self.kill()
+            raise RunnerFailed(self._why("the message came after its deadline"))
         return message
 
     def tail(self, lines: int = 8) -> str:
@@ -123,6 +164,8 @@ class Runner:
         parts = [what]
         if self.timed_out:
             parts.append(f"no message for {self.settings.idle_limit:.0f} s, so it was stopped")
+        if self.expired:
+            parts.append(self.expired)
         if code is not None:
             parts.append(f"exit status {code}")
         said = self.tail()
@@ -145,69 +188,159 @@ class Runner:
         self.stderr.close()
 
 
+class Trial:
+    """The processes of one trial: a builder that runs the candidate file, then a trainer that
+    never does. Closing the trial ends both."""
+
+    def __init__(self, file: Path, settings: Settings):
+        self.file, self.settings = Path(file), settings
+        self.processes: list[Runner] = []
+
+    def start(self, role: str) -> Runner:
+        r = Runner(role, self.settings, self.file if role == "builder" else None)
+        self.processes.append(r)
+        return r
+
+    def kill(self) -> None:
+        for r in self.processes:
+            r.kill()
+
+    def close(self) -> None:
+        for r in self.processes:
+            r.close()
+
+
 @contextlib.contextmanager
 def runner(file: Path, settings: Settings):
-    r = Runner(file, settings)
+    t = Trial(file, settings)
     try:
-        yield r
+        yield t
     except BaseException:
-        r.kill()
+        t.kill()
         raise
     finally:
-        r.close()
+        t.close()
 
 
-# ---------------------------------------------------------------- build and check
+# ---------------------------------------------------------------- build, trace and check
 
 @dataclass
 class Built:
-    """A candidate as the judge has seen it built, before any training."""
+    """A candidate as the judge has seen it traced, before any training."""
 
-    runner: Runner
-    state: dict[str, torch.Tensor]  # under the trial's seed
+    runner: Runner  # the trainer, with the programs loaded
+    state: dict[str, torch.Tensor]  # the weights the programs read, under the trial's seed
     budget: Budget
     anatomy: Anatomy | None = None
-    trainable: int | None = None  # as the runner reports it: for people to read, not for the budget
+    trainable: int | None = None  # values of the parameters the optimizer steps
+    ops: dict[str, int] = dataclasses.field(default_factory=dict)  # ATen op -> calls in the two programs
 
 
 def _anatomy(info: dict) -> Anatomy | None:
     if not info:
         return None
-    head = _Field(**info["head"]) if info.get("head") else None
+    head = Field(**info["head"]) if info.get("head") else None
     counted = info.get("counted_macs")
     return Anatomy([LayerRow(**row) for row in info["rows"]], tuple(info["input_size"]), head,
                    counted if isinstance(counted, int) else None)
 
 
-def build(r: Runner, name: str, seed: int, *, check_seed: bool = True, anatomy: bool = False) -> Built:
-    """Ask the runner to import and build the candidate; TrialStopped if it cannot, or if its
-    weights do not come from the seed it was given."""
+def _tensor_dict(obj) -> bool:
+    return isinstance(obj, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _programs(reply: dict, name: str) -> tuple[dict, dict]:
+    """(programs, check-seed state) from the builder's reply, or TrialStopped if malformed."""
+    progs, check = reply.get("programs"), reply.get("check") or {}
+    ok = (isinstance(progs, dict) and isinstance(progs.get("graphs"), dict)
+          and all(isinstance(v, bytes) for v in progs["graphs"].values()) and _tensor_dict(progs.get("state"))
+          and isinstance(progs.get("constants"), dict) and all(_tensor_dict(c) for c in progs["constants"].values())
+          and _tensor_dict(check.get("state", {})) and _tensor_dict(check.get("constants", {})))
+    if not ok:
+        raise TrialStopped(f"{name}: the builder's report is malformed (no programs with their tensors)")
+    return progs, check
+
+
+def _seed_blind(tensors: dict[str, torch.Tensor], other: dict[str, torch.Tensor], free) -> str | None:
+    """The first tensor that the seed does not change and that holds more than a few distinct
+    values: an initialisation chosen in advance (a forged generator state, weights carried in
+    the source). Constant fills, identity and dirac inits hold one or two values and pass."""
+    for key, value in tensors.items():
+        twin = other.get(key)
+        if key in free or twin is None or twin.shape != value.shape or twin.dtype != value.dtype:
+            continue
+        if value.numel() > FIXED_VALUES and torch.equal(twin, value) and \
+                torch.unique(value.detach().reshape(-1)).numel() > FIXED_VALUES:
+            return key
+    return None
+
+
+def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: bool = False) -> Built:
+    """Build and trace the candidate in a builder, load the programs into a trainer, and check
+    them; TrialStopped if the candidate cannot be built or traced, or breaks a rule."""
     seeds = [seed + CHECK_SEED_OFFSET, seed] if check_seed else [seed]
-    r.send("start", file=r.inside_file, name=name, seeds=seeds, device=r.settings.device,
-           threads=r.settings.threads, anatomy=anatomy)
-    reply = r.receive()
+    builder = r.start("builder")
+    limit = r.settings.build_limit
+    builder.expect_within(limit, f"took more than {limit:g} s to build")
+    builder.send("start", file=builder.inside_file, name=name, seeds=seeds, threads=r.settings.threads,
+                 memory_limit=r.settings.memory_limit)
+    trainer = r.start("trainer")  # starts (imports torch) while the builder works
+    try:
+        reply = builder.receive()
+    except RunnerFailed as e:
+        if builder.expired:
+            raise TrialStopped(f"{name}: failed: {builder.expired}") from None
+        if (breach := memory_breach(str(e), r.settings.memory_limit)) or builder.proc.returncode == -9:
+            raise TrialStopped(f"{name}: failed: {breach or 'killed while building (out of memory?)'}") from None
+        raise
+    finally:
+        builder.close()  # done: nothing of the candidate's process outlives its report
+    if reply["kind"] == "error" and (breach := memory_breach(str(reply.get("message")), r.settings.memory_limit)):
+        raise TrialStopped(f"{name}: failed: {breach} while building ({str(reply.get('message'))[:200]})")
     if reply["kind"] == "error":
         what = {"import": "its file could not be imported: ", "build": "the builder raised ",
-                "forward": ""}.get(reply["stage"], f"{reply['stage']}: ")
-        raise TrialStopped(f"{name}: {what}{reply['message']}")
+                "forward": "", "export": "its forward could not be traced: "}.get(reply.get("stage"),
+                                                                             f"{reply.get('stage')}: ")
+        raise TrialStopped(f"{name}: {what}{reply.get('message')}")
     if reply["kind"] != "built":
-        raise RunnerFailed(f"the runner answered {reply['kind']!r} to the build request")
-    states = reply["states"]
-    if not isinstance(states, dict) or set(states) != set(seeds) or \
-            not all(isinstance(s, dict) and all(isinstance(v, torch.Tensor) for v in s.values())
-                    for s in states.values()):
-        raise TrialStopped(f"{name}: the runner's build report is malformed (no state dict per seed)")
-    state = states[seed]
-    if check_seed and state and _same(states[seeds[0]], state):
-        raise TrialStopped(f"{name}: identical initial weights under seeds {seeds[1]} and {seeds[0]}: "
-                           f"the candidate sets its own seed (the harness owns the seed; remove "
-                           f"torch.manual_seed and any fixed initialisation)")
-    hidden = reply.get("hidden") or {}
-    if not isinstance(hidden, dict):
-        hidden = {"(malformed report)": 10 ** 9}
-    trainable = reply.get("trainable")
-    return Built(r, state, count_state(state, hidden), _anatomy(reply.get("anatomy") or {}),
-                 trainable if isinstance(trainable, int) else None)
+        raise RunnerFailed(f"the builder answered {reply['kind']!r} to the build request")
+    progs, check = _programs(reply, name)
+    trainer.send("load", name=name, device=r.settings.device, threads=r.settings.threads,
+                 memory_limit=r.settings.memory_limit, **progs)
+    loaded = trainer.receive()
+    if loaded["kind"] == "error":
+        raise TrialStopped(f"{name}: {loaded.get('message')}")
+    if loaded["kind"] != "loaded":
+        raise RunnerFailed(f"the trainer answered {loaded['kind']!r} to the programs")
+    report = loaded["report"]
+    tensors = {}
+    for key, kind in report["reads"].items():
+        if kind == "constant":
+            mode, _, const = key.partition(":")
+            tensors[f"{const} (constant, {mode} program)"] = progs["constants"][mode][const]
+        elif key in progs["state"]:
+            tensors[key] = progs["state"][key]
+        else:  # a non-persistent buffer: torch.export keeps it with the constants
+            tensors[key] = next(c[key] for c in progs["constants"].values() if key in c)
+    counted = budgets.count(tensors, report["free"])
+    if check_seed:
+        mine = {**{k: v for k, v in tensors.items() if "(constant" not in k},
+                **{f"{k} (constant, train program)": v for k, v in progs["constants"].get("train", {}).items()}}
+        theirs = {**check["constants"], **check["state"],
+                  **{f"{k} (constant, train program)": v for k, v in check["constants"].items()}}
+        if (blind := _seed_blind(mine, theirs, set(report["free"]))) is not None:
+            raise TrialStopped(f"{name}: weight {blind!r} does not depend on the seed (identical under seeds "
+                               f"{seeds[1]} and {seeds[0]}): the harness owns the seed; remove torch.manual_seed, "
+                               f"generator state and weights written into the file", counted.total)
+    state = {k: v for k, v in tensors.items() if "(constant" not in k}
+    layers = None
+    if anatomy:  # read from the evaluation program in the trainer, like everything else
+        trainer.send("anatomy")
+        answer = trainer.receive()
+        if answer["kind"] != "anatomy":
+            raise RunnerFailed(f"the trainer answered {answer['kind']!r} to an anatomy order")
+        layers = _anatomy(answer)
+    return Built(trainer, state, counted, layers, int(report["trainable"]), dict(report["ops"]))
 
 
 # ---------------------------------------------------------------- train and score
@@ -224,7 +357,7 @@ class Outcome:
 
 def _execution(told) -> dict:
     """The runner's account of how it computed (engine, card, precision): informative only, since
-    the runner is the candidate's process, so kept to short plain values."""
+    the trainer is the candidate's process, so kept to short plain values."""
     if not isinstance(told, dict):
         return {}
     return {str(k)[:40]: (v if isinstance(v, (bool, int, float)) or v is None else str(v)[:300])
@@ -238,7 +371,7 @@ def _secret_order(n: int) -> torch.Tensor:
 def train(built: Built, name: str, recipe: Recipe, data: MNIST, seed: int, *, limit_train: int | None = None,
           hooks: engine.Hooks | None = None, resume: dict | None = None,
           checkpoint: Callable[[dict], None] | None = None, result_base: RunResult | None = None) -> Outcome:
-    """Train in the runner and score every epoch here. Interrupts (Ctrl-C) end the runner and
+    """Train in the trainer and score every epoch here. Interrupts (Ctrl-C) end the trainer and
     raise engine.TrainingInterrupted with every epoch scored so far."""
     r = built.runner
     n_test = len(data.test_labels)
@@ -261,23 +394,46 @@ def train(built: Built, name: str, recipe: Recipe, data: MNIST, seed: int, *, li
     overhead["send_data"] = time.perf_counter() - t_send
     scored: dict[int, tuple[float, int]] = {}
     overhead["scoring"] = 0.0
+    needs_score = recipe.schedule is not None and recipe.schedule.monitor in ("test_loss", "test_acc")
+    breach, first_epoch = None, None
     try:
         while True:
-            msg = r.receive()
+            try:
+                msg = r.receive()
+            except RunnerFailed as e:
+                if not r.expired and not memory_breach(str(e), r.settings.memory_limit):
+                    raise
+                r.kill()
+                result.status = "crashed"
+                result.error = (f"failed: {r.expired or memory_breach(str(e), r.settings.memory_limit)}; the "
+                                f"{len(result.epochs)} finished epochs are kept")
+                return Outcome(result, None, None, overhead)
             kind = msg["kind"]
             if kind == "outputs":
                 t0 = time.perf_counter()
-                out = msg["outputs"]
-                if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n_test, 10) or not out.is_floating_point():
-                    raise RunnerFailed(f"the runner sent test outputs of shape "
-                                       f"{list(getattr(out, 'shape', []))}, expected [{n_test}, 10] floats")
+                epoch = msg.get("epoch")
+                if not isinstance(epoch, int) or epoch in scored:
+                    breach = f"handed in test outputs twice in epoch {epoch}" if epoch in scored else \
+                        "handed in test outputs without an epoch number"
+                    break
+                out = msg.get("outputs")
+                if (problem := outputs_problem(out, n_test)) is not None:
+                    breach = f"handed in test outputs in epoch {epoch} that {problem}"
+                    break
                 loss_sum, correct = engine.score(out[restore], data.test_labels)
-                scored[int(msg["epoch"])] = (loss_sum, correct)
-                r.send("score", loss_sum=loss_sum, correct=correct)
+                scored[epoch] = (loss_sum, correct)
+                if needs_score:  # the recipe steers by a test number; nothing else hears back
+                    r.send("score", loss_sum=loss_sum, correct=correct)
                 overhead["scoring"] += time.perf_counter() - t0
             elif kind == "epoch":
                 row = _judged_row(msg["row"], scored, n_test)
                 result.epochs.append(row)
+                if first_epoch is None:
+                    first_epoch = row.seconds
+                # An epoch may take a few times the first, never forever: the next must end by then.
+                limit = max(r.settings.epoch_floor, r.settings.epoch_factor * first_epoch)
+                r.expect_within(limit, f"epoch {row.epoch + 1} took more than {limit:.0f} s "
+                                       f"({r.settings.epoch_factor:g}x the first epoch's {first_epoch:.1f} s)")
                 if hooks:
                     hooks.epoch_end(row)
             elif kind == "epoch_start" and hooks:
@@ -296,28 +452,52 @@ def train(built: Built, name: str, recipe: Recipe, data: MNIST, seed: int, *, li
         result.status = "interrupted"
         result.error = f"interrupted after {len(result.epochs)} finished epochs"
         raise engine.TrainingInterrupted(result) from None
+    r.expect_within(None)  # the epochs are over; later orders have only the idle limit
+    if breach is not None:
+        r.kill()
+        result.status = "crashed"
+        result.error = f"the trainer {breach}; the {len(result.epochs)} finished epochs are kept"
+        return Outcome(result, None, None, overhead)
     status = msg.get("status")
     result.status = status if status in ("completed", "diverged", "crashed") else "crashed"
     result.error = msg.get("error") if result.status != "completed" else None
+    if (breach := memory_breach(result.error, r.settings.memory_limit)) is not None:
+        result.error = f"failed: {breach} ({result.error})"
     result.seconds = float(msg.get("seconds") or 0.0)
     result.setup_seconds = float(msg.get("setup_seconds") or 0.0)
     result.execution = _execution(msg.get("execution"))
     state = msg.get("state") if result.status == "completed" else None
     budget_after = None
-    if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
-        budget_after = count_state(state)
+    if _tensor_dict(state):
+        budget_after = budgets.count(state, built.budget.excluded)
         result.params_after = budget_after.total
     elif result.status == "completed":
-        result.status, result.error = "crashed", "the runner finished without handing back its weights"
+        result.status, result.error = "crashed", "the trainer finished without handing back its weights"
         state = None
     return Outcome(result, state, budget_after, overhead)
+
+
+def outputs_problem(out, n: int) -> str | None:
+    """Why `out` is not a dense float tensor of exactly [n, 10], or None when it is. The judge
+    indexes and scores it, so anything else is refused before it is touched."""
+    if type(out) is not torch.Tensor:
+        return f"are a {type(out).__name__}, not a plain tensor"
+    if out.layout != torch.strided or out.is_quantized or out.is_meta or out.is_nested:
+        return f"are not a dense tensor (layout {out.layout})"
+    if out.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        return f"have dtype {out.dtype}, not a float"
+    if tuple(out.shape) != (n, 10):
+        return f"have shape {list(out.shape)}, not [{n}, 10]"
+    if not out.is_contiguous():
+        return "are not contiguous"
+    return None
 
 
 def _judged_row(reported: dict, scored: dict, n_test: int) -> EpochRow:
     """The runner's training figures with the judge's own test score."""
     epoch = int(reported["epoch"])
     if epoch not in scored:
-        raise RunnerFailed(f"the runner reported epoch {epoch} without handing in its test outputs")
+        raise RunnerFailed(f"the trainer reported epoch {epoch} without handing in its test outputs")
     loss_sum, correct = scored[epoch]
     return EpochRow(epoch=epoch, train_loss=float(reported["train_loss"]), train_acc=float(reported["train_acc"]),
                     test_loss=loss_sum / n_test, test_acc=100.0 * correct / n_test, test_correct=correct,
@@ -336,25 +516,25 @@ def predict(built: Built, state: dict[str, torch.Tensor], images: torch.Tensor) 
     if msg["kind"] == "error":
         raise TrialStopped(str(msg.get("message")))
     out = msg.get("outputs")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(images), 10):
-        raise RunnerFailed(f"the runner sent outputs of shape {list(getattr(out, 'shape', []))}")
+    if (problem := outputs_problem(out, len(images))) is not None:
+        raise RunnerFailed(f"the trainer's outputs {problem}")
     return out[restore]
 
 
 def infer(built: Built, batch: int, repeat: int) -> tuple[int, ...]:
-    """Run `repeat` forward passes on a random batch inside the runner; the output's shape."""
+    """Run `repeat` forward passes on a random batch inside the trainer; the output's shape."""
     built.runner.send("infer", batch=batch, repeat=repeat)
     msg = built.runner.receive()
     if msg["kind"] != "inferred":
-        raise RunnerFailed(f"the runner answered {msg['kind']!r} to an inference order")
+        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to an inference order")
     return tuple(msg["shape"])
 
 
 def gradients(built: Built, batch: int = 4) -> tuple[list[str], tuple[int, ...]]:
     """(names of trainable parameters that get no gradient from a backward pass, the output
-    shape for a training-mode batch), computed in the runner."""
+    shape for a training-mode batch), computed in the trainer."""
     built.runner.send("gradients", batch=batch)
     msg = built.runner.receive()
     if msg["kind"] != "gradients":
-        raise RunnerFailed(f"the runner answered {msg['kind']!r} to a gradient order")
+        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to a gradient order")
     return list(msg["missing"]), tuple(msg["output_shape"])

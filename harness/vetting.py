@@ -29,6 +29,9 @@ FORBIDDEN_NAMES = frozenset({
     "Generator", "environ", "system", "popen", "distributed",
     # the gate's determinism and threads are the harness's to set
     "backends", "use_deterministic_algorithms", "set_num_threads", "set_default_dtype",
+    # routes to code execution or to rewriting operators inside the builder process
+    "library", "fx", "get_type_hints", "export", "compiler", "_dynamo", "default_generator",
+    "get_rng_state",
 })
 # Dunder attributes open the object graph (`x.__class__.__subclasses__()`); only these are plain.
 ALLOWED_DUNDERS = frozenset({"__init__", "__name__", "__doc__"})
@@ -146,6 +149,16 @@ def policy_problems(tree: ast.AST) -> list[str]:
             elif node.attr.startswith("__") and node.attr not in ALLOWED_DUNDERS:
                 problems.append(f"line {line}: uses the attribute .{node.attr}; dunder attributes other than "
                                 f"{', '.join(sorted(ALLOWED_DUNDERS))} are not allowed")
+            elif node.attr.startswith("_") and not node.attr.startswith("__") and \
+                    not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+                # collections._sys, dataclasses._create_fn: private attributes are how modules leak
+                problems.append(f"line {line}: uses the private attribute .{node.attr} of another object; "
+                                f"only self's own attributes may start with an underscore")
+        elif isinstance(node, (ast.arg, ast.AnnAssign, ast.FunctionDef, ast.AsyncFunctionDef)):
+            note = node.returns if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else node.annotation
+            if any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(note or ast.Pass())):
+                problems.append(f"line {line}: a string annotation is code that typing may evaluate; "
+                                f"write the type itself or leave it out")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             problems.append(f"line {line}: `{type(node).__name__.lower()}` statements are not allowed "
                             f"(keep state in the module)")

@@ -44,3 +44,19 @@ def run_candidate(name: str, *, seed: int, device: str, epochs: int):
     with trial.runner(Path(entry.file), trial.Settings(sandbox.choose("auto"), device)) as r:
         built = trial.build(r, name, seed)
         return trial.train(built, name, recipe, data.load(), seed).result
+
+
+def write_candidates(folder: Path, source: str) -> list[str]:
+    """Candidate files from one source holding several builders: a file per builder, named
+    as it (a candidate's name is its file's name), each with the source's shared head."""
+    import re
+    import textwrap
+
+    source = textwrap.dedent(source)
+    head, *parts = re.split(r"(?m)^(?=@register_model)", source)
+    names = []
+    for part in parts:
+        name = re.search(r"(?m)^def (\w+)\(", part).group(1)
+        (Path(folder) / f"{name}.py").write_text(head + part)
+        names.append(name)
+    return names

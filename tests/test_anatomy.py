@@ -176,3 +176,44 @@ def test_receptive_field_is_the_support_of_the_gradient(net):
     rows, cols = (x.grad[0, 0] != 0).nonzero(as_tuple=True)
     support = (int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
     assert anatomy.inspect(net).head_rf == support
+
+
+# ---------------------------------------------------------------- the traced program's reading, against the hooks
+
+def traced(net: nn.Module) -> anatomy.Anatomy:
+    """The table `summary` shows: read from the evaluation program the trainer loads."""
+    from harness import programs
+
+    program, _ = programs.load(programs.export(net))
+    return anatomy.inspect_program(program.eval_graph)
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3)
+        self.inner = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Conv2d(4, 10, 1)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.stem(x), 2)
+        return self.head(x + self.inner(x)).mean((2, 3))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, bias=False)),
+    lambda: nn.Sequential(nn.Conv2d(1, 2, 1, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+    lambda: nn.Sequential(nn.Conv2d(1, 4, (3, 1)), nn.Conv2d(4, 4, 3, groups=4, dilation=2, padding="same"),
+                          nn.Conv2d(4, 6, 1)),
+    lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AvgPool2d(2),
+                          nn.Conv2d(4, 8, 3), nn.Flatten(), nn.Linear(8 * 12 * 12, 10)),
+    _Residual,
+], ids=["conv-pool-conv", "strided-global", "groups-dilation-same", "bn-avgpool-linear", "residual-functional"])
+def test_the_program_table_agrees_with_the_hooks(make):
+    torch.manual_seed(0)
+    net = make().eval()
+    by_hooks, by_graph = anatomy.inspect(net), traced(net)
+    keys = ("name", "type", "input_shape", "output_shape", "params", "rf", "jump", "macs")
+    assert [[getattr(r, k) for k in keys] for r in by_graph.rows] == \
+        [[getattr(r, k) for k in keys] for r in by_hooks.rows]
+    assert (by_graph.head_rf, by_graph.covers, by_graph.macs) == (by_hooks.head_rf, by_hooks.covers, by_hooks.macs)

@@ -185,7 +185,7 @@ def nan_when_training():
 
 def test_diverged_run_keeps_its_record_and_fails(tmp_path, mnist, capsys):
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "nan.py").write_text(NAN_WHEN_TRAINING)
+    (tmp_path / "models" / "nan_when_training.py").write_text(NAN_WHEN_TRAINING)
     out = tmp_path / "r.json"
     code = main(["train", "nan_when_training", "--models-dir", str(tmp_path / "models"), "--limit-train", "256",
                  "--json", str(out), "--quiet"])

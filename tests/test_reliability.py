@@ -436,46 +436,40 @@ BROKEN = {
 
 
         @register_model(recipe=dict(epochs=1), complies=False)
-        def raising_builder():
+        def broken_builder():
             raise RuntimeError("builder exploded")
         """),
-    "a_twin.py": textwrap.dedent("""\
+    # a file that declares another candidate's name fails alone, under its own name
+    "squatter.py": textwrap.dedent("""\
         from models.registry import register_model
 
 
-        @register_model(recipe=dict(epochs=1), complies=False)
-        def twin():
-            raise AssertionError("a name registered twice must not run either version")
-        """),
-    "zz_duplicate.py": textwrap.dedent("""\
-        from models.registry import register_model
-
-
-        @register_model(recipe=dict(epochs=1), complies=False)
-        def twin():
-            raise AssertionError("a name registered twice must not run either version")
+        @register_model(recipe=dict(epochs=1), complies=True)
+        def model1():
+            raise AssertionError("a file cannot take another candidate's name")
         """),
 }
 
 def test_broken_candidate_files_fail_alone(tmp_path):
     """Read by the catalog without running them: each broken file is an entry with its own
-    error, a name declared twice fails in both files, and the good ones still build."""
+    error, a file that declares another's name fails under its own, and the good ones still build."""
     pkg = tmp_path / "models"
     pkg.mkdir()
     shutil.copyfile(ROOT / "models" / "model1.py", pkg / "model1.py")
     for name, text in BROKEN.items():
         (pkg / name).write_text(text)
     entries = catalog.scan(pkg)
-    assert {"broken_syntax", "broken_import", "raising_builder", "twin", "model1"} <= set(entries)
+    assert {"broken_syntax", "broken_import", "broken_builder", "squatter", "model1"} <= set(entries)
     errors = {name: entry.error for name, entry in entries.items()}
     assert errors["broken_syntax"] == "broken_syntax.py: line 3: syntax error: invalid syntax"
     assert errors["broken_import"].startswith("broken_import.py: line 2: imports 'no_such_package_xyz', outside "
                                               "the allowed modules")
-    assert "declared twice" in errors["twin"] and "a_twin.py" in errors["twin"] and "zz_duplicate.py" in errors["twin"]
-    assert errors["twin[zz_duplicate.py]"] == errors["twin"]
-    assert errors["raising_builder"] is None and errors["model1"] is None
+    assert errors["squatter"] == ("squatter.py declares 'model1'; a candidate's name is its file's name: "
+                                  "rename the function to squatter() or the file to model1.py")
+    assert errors["broken_builder"] is None and errors["model1"] is None
+    assert entries["model1"].file.endswith("model1.py")
 
-    with pytest.raises(trial.TrialStopped, match=r"raising_builder: the builder raised RuntimeError: "
+    with pytest.raises(trial.TrialStopped, match=r"broken_builder: the builder raised RuntimeError: "
                                                  r"builder exploded \(broken_builder.py:6\)"):
-        candidates.build("raising_builder", pkg)
+        candidates.build("broken_builder", pkg)
     assert candidates.build("model1", pkg).budget.total == 10790  # the others still build

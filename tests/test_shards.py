@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import candidates
 from harness import shards
 from harness.__main__ import main
 from test_gate import REPO, run_pytest
@@ -75,7 +76,7 @@ def tree(tmp_path_factory) -> Path:
     shutil.copy(REPO / "tests" / "test_compliance.py", root / "tests")
     (root / "models").mkdir()
     shutil.copy(REPO / "models" / "registry.py", root / "models")
-    (root / "models" / "standins.py").write_text(textwrap.dedent(STAND_INS))
+    candidates.write_candidates(root / "models", STAND_INS)
     return root
 
 
