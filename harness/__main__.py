@@ -1,6 +1,7 @@
-"""The command line, `python -m harness data|list|train|summary|eval|evidence|merge|report`:
-the arguments, and the mapping of errors to one line and an exit status. A judge like the
-pytest gate: candidates are read from their sources and run only in a sandboxed runner."""
+"""The command line, `mnist8k` (or `python -m harness`) with the commands
+import|judge|data|list|train|summary|eval|evidence|merge|report: the arguments, and the
+mapping of errors to one line and an exit status. A judge like the pytest gate: candidates
+are read from their sources and run only to build and trace, in a sandboxed builder."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import catalog, sandbox
+from . import catalog, sandbox, trial
+from .notebooks import ImportFailed, import_to, judge_source
 from .commands import (EXIT_ERROR, EXIT_INTERRUPTED, CLIError, _error, _sigterm_interrupts, cmd_data, cmd_eval,
                        cmd_evidence, cmd_list, cmd_merge, cmd_report, cmd_summary, cmd_train)
 from .data import DataError, default_data_dir
@@ -39,8 +41,19 @@ def _seed(text: str) -> int:
     return value
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(_seed(s) for s in text.split(",") if s.strip())
+    except (ValueError, argparse.ArgumentTypeError):
+        seeds = ()
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"must be distinct non-negative integers separated by commas, got {text!r}")
+    return seeds
+
+
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m harness", description="Train and inspect tiny MNIST candidates.")
+    prog = "mnist8k" if Path(sys.argv[0]).name == "mnist8k" else "python -m harness"
+    p = _Parser(prog=prog, description="Judge and inspect tiny MNIST classifiers.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_dir = dict(type=Path, default=None, metavar="DIR",
                     help=f"MNIST folder (default: $MNIST8K_DATA_DIR or {default_data_dir()})")
@@ -49,6 +62,31 @@ def parser() -> argparse.ArgumentParser:
     isolation = dict(choices=sandbox.ISOLATIONS, default="auto",
                      help="where candidate code runs: sandbox (bubblewrap), process (a plain child process) or "
                           "auto (the sandbox where it works; with CI=true an error where it does not) (default: auto)")
+
+    im = sub.add_parser("import", help="turn a notebook, a .py or a repository into candidate files "
+                                       "(read as text, never run)")
+    im.add_argument("source", type=Path, help="a .ipynb, a .py, or a folder (a cloned repository)")
+    im.add_argument("--out", type=Path, default=Path("models"), metavar="DIR",
+                    help="where NAME.py and NAME.published.json go (default: models/)")
+
+    jd = sub.add_parser("judge", help="import a notebook, script or repository and judge every model in it "
+                                      "on the given seeds, published numbers beside the judged ones")
+    jd.add_argument("source", type=Path, help="a .ipynb, a .py, or a folder (a cloned repository)")
+    jd.add_argument("--seeds", type=_seeds, default=(0, 1, 2), help="comma-separated seeds (default: 0,1,2)")
+    jd.add_argument("--last-k", type=_positive, default=3, metavar="K",
+                    help="epochs at the end that must each reach 99.40%% (default: 3)")
+    jd.add_argument("--allow-test-feedback", action="store_true",
+                    help="let a schedule that monitors the test loss pass (it is marked either way)")
+    jd.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                    help="trainings at once, each with cores/N threads (default: 1)")
+    jd.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="the scratch folder for the candidates and records (default: a new temporary folder)")
+    jd.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    jd.add_argument("--data-dir", **data_dir)
+    jd.add_argument("--isolation", **isolation)
+    jd.add_argument("--limit-train", type=_positive, default=None, metavar="N",
+                    help="a smoke run on the first N images (the rules then fail)")
+    jd.add_argument("--epochs", type=_positive, default=None, help="a smoke run of E epochs (the rules then fail)")
 
     d = sub.add_parser("data", help="fetch (if needed) and verify MNIST")
     d.add_argument("--data-dir", **data_dir)
@@ -134,8 +172,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
-    command = shlex.join(["python", "-m", "harness", *argv])
+    command = shlex.join(["mnist8k", *argv])
     try:
+        if args.command == "import":
+            import_to(args.source, args.out)
+            return 0
+        if args.command == "judge":
+            return _judge(args, command)
         if args.command == "data":
             return cmd_data(args)
         if args.command == "list":
@@ -152,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_merge(args, command)
         with _sigterm_interrupts():
             return cmd_train(args, command)
-    except (CLIError, DataError, RecipeError, CandidateError, CheckpointError) as e:
+    except (CLIError, DataError, RecipeError, CandidateError, CheckpointError, ImportFailed) as e:
         _error(str(e))
         return EXIT_ERROR
     except OSError as e:
@@ -161,6 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
+
+
+def _judge(args, command: str) -> int:
+    from .commands import _cores, _device, _settings
+    from .rules import Rules
+
+    device = _device(args.device)
+    base = _settings(args, device)
+    settings = trial.Settings(base.isolation, base.device, threads=max(1, _cores() // args.jobs))
+    rules = Rules(last_k=args.last_k, allow_test_feedback=args.allow_test_feedback)
+    with _sigterm_interrupts():
+        return judge_source(args.source, args.seeds, settings, rules, out=args.out, data_dir=args.data_dir,
+                            command=command, jobs=args.jobs, limit_train=args.limit_train, epochs=args.epochs)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import channel, engine, programs
+from . import channel, engine, programs, registry
 from .probe import CandidateError, materialise
 
 
@@ -29,6 +29,7 @@ def load_builder(file: str, name: str):
     package = types.ModuleType("models")
     package.__path__ = [str(Path(file).parent)]
     sys.modules["models"] = package
+    sys.modules["models.registry"] = package.registry = registry  # what `from models.registry import ...` gets
     spec = importlib.util.spec_from_file_location(f"models.{Path(file).stem}", file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -8,8 +8,13 @@ from pathlib import Path
 
 from .vetting import CLAIM_DEFAULTS, VettingError, vet
 
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-NOT_CANDIDATES = {"registry.py"}  # the decorator's own file; files starting with "_" are skipped too
+_CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
+# This repository's candidates in a checkout; installed as a package, the models/ folder of the
+# directory the command runs in (a student's repository).
+REPO_MODELS = _CHECKOUT_MODELS if _CHECKOUT_MODELS.is_dir() else Path.cwd() / "models"
+# A registry.py copied from an older layout is not a candidate (the builder serves
+# harness.registry as models.registry); files starting with "_" are skipped too.
+NOT_CANDIDATES = {"registry.py"}
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,8 @@ OPTIONS: list[tuple[str, Callable, object, str, str]] = [
     ("memory-limit", _gib, trial.MEMORY_LIMIT / 2**30, "GiB of data each child process may hold (the "
      "builder always; the trainer on the CPU); a breach fails that candidate and seed. 0: no limit",
      f"{trial.MEMORY_LIMIT / 2**30:g}"),
+    ("models-dir", _path, "models", "the folder of candidate files, relative to the rootdir (where "
+     "pytest.ini, tox.ini or pyproject.toml is)", "models"),
     ("shard", lambda t: shards.Shard.parse(t) if t else None, "", "I/N: run only group I of N of the "
      "candidate x seed tests, balanced by recorded cost (for CI matrices and indexed jobs; merge the "
      "folders with `python -m harness merge`)", "all"),
@@ -183,7 +185,7 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
                     data_dir=values["data-dir"], results_dir=results_dir, isolation=values["isolation"],
                     cuda_graphs=values["cuda-graphs"],
                     unclaimed=values["unclaimed"], shard=values["shard"],
-                    models_dir=config.rootpath / "models",
+                    models_dir=config.rootpath / (values["models-dir"] or Path("models")),
                     limit_train=smoke.get("limit_train"), epochs=smoke.get("epochs"),
                     build_limit=values["build-limit"], memory_limit=values["memory-limit"])
     return rules, run
@@ -268,7 +270,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("candidate", names)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _asks_for_compliance(config: pytest.Config) -> bool:
+    expr = config.getoption("markexpr", "") or ""
+    return "compliance" in expr and "not compliance" not in expr
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A repository without a compliance test of its own gets the plugin's, before -m selects.
+    if _asks_for_compliance(config) and not any("gate" in getattr(it, "fixturenames", ()) for it in items):
+        from . import gate_test
+
+        module = pytest.Module.from_parent(session, path=Path(gate_test.__file__))
+        items.extend(module.collect())
+    _deselect(config, items)
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
     empty = [it for it in items if getattr(it, "callspec", None) is not None and it.callspec.id == NO_MATCH_ID]
     if empty:
         config.hook.pytest_deselected(items=empty)

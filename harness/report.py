@@ -50,6 +50,7 @@ class ReportConfig:
     # Published claims of the public solutions kept as candidates (models/pub_*.py): their
     # sources' own numbers, one run each, set beside what the gate made of them.
     public_claims: Path = REPO_ROOT / "experiments" / "public.json"
+    importer_check: Path = REPO_ROOT / "experiments" / "importer.json"  # the importer against the hand transcriptions
     max_misclassified: int = 48  # digits in each grid
 
 
@@ -236,6 +237,23 @@ def public_section(public: list[CandidateRuns], cfg: ReportConfig, report: "Repo
                    ["left", "left", "right", "right", "left", "left", "left"]), ""]
 
 
+def importer_section(cfg: ReportConfig, report: "Report") -> list[str]:
+    """`mnist8k import` run on the public sources, against the hand-written pub_*.py files."""
+    try:
+        check = json.loads(Path(cfg.importer_check).read_text(encoding="utf-8"))
+        rows = [[r["candidate"], r["source"], f"{r['params_importer']:,}", f"{r['params_hand']:,}",
+                 f"{r['params_published']:,}", r["recipe"]] for r in check["rows"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        report.warnings.append(f"{cfg.importer_check}: the importer's check cannot be read ({e})")
+        return []
+    return ["## The notebook importer against the hand transcriptions", "",
+            f"`mnist8k import` on the published source of each public solution above, compared field by field "
+            f"with its hand-written `models/pub_*.py`. {check['summary']}. Command: {check['command']}.", "",
+            _table(rows, ["candidate", "source imported", "parameters (importer)", "parameters (hand)",
+                          "parameters (published)", "recipe against the hand transcription"],
+                   ["left", "left", "right", "right", "right", "left"]), ""]
+
+
 def build(cfg: ReportConfig, *, predict: Predictor | None = None,
           test_set: Callable[[], object] | None = None,
           model_files: Mapping[str, Path] | None = None, command: str = "python -m harness report") -> Report:
@@ -326,6 +344,7 @@ def build(cfg: ReportConfig, *, predict: Predictor | None = None,
     public = [c for c in cands if c.name.startswith(PUBLIC_PREFIX)]
     if public:
         lines += public_section(public, cfg, report)
+        lines += importer_section(cfg, report)
 
     files = dict(model_files or {})
     for cand in (c for c in cands if not c.name.startswith(PUBLIC_PREFIX)):

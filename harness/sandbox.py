@@ -123,11 +123,12 @@ def runner_command(role: str, isolation: Isolation, *, candidate_file: Path | No
                    env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str], str]:
     """(argv, environment, the candidate file's path as the process sees it, or "").
 
-    The builder runs the candidate's code: it sees harness/, the registry and the one candidate
-    file, and no device (it traces on the CPU). The trainer runs no candidate code and sees
+    The builder runs the candidate's code: it sees harness/ and the one candidate file, and no
+    device (it traces on the CPU). The trainer runs no candidate code and sees
     harness/ only, and the device it trains on."""
+    # USER and LOGNAME: the sandbox has no passwd entry, and torch.export (2.9) asks getpass for a name.
     env = {"PATH": "/usr/bin:/bin", "HOME": "/home", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": "0", **(env or {})}
+           "PYTHONHASHSEED": "0", "USER": "mnist8k", "LOGNAME": "mnist8k", **(env or {})}
     if role not in ROLES:
         raise ValueError(f"unknown process role {role!r}")
     root = ROOT_INSIDE if isolation.sandboxed else str(REPO_ROOT)
@@ -141,7 +142,6 @@ def runner_command(role: str, isolation: Isolation, *, candidate_file: Path | No
         return python, {**os.environ, **env}, inside_file
     mounts = ["--ro-bind", str(REPO_ROOT / "harness"), f"{ROOT_INSIDE}/harness"]
     if role == "builder":
-        mounts += ["--ro-bind", str(REPO_ROOT / "models" / "registry.py"), f"{ROOT_INSIDE}/models/registry.py"]
         if candidate_file is not None:
             mounts += ["--ro-bind", str(candidate_file), inside_file]
     else:

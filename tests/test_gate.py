@@ -177,8 +177,6 @@ def stand_in_tree(tmp_path_factory) -> Path:
     (root / "tests").mkdir()
     shutil.copy(REPO / "tests" / "test_compliance.py", root / "tests")
     (root / "models").mkdir()
-    for name in ("__init__.py", "registry.py"):
-        shutil.copy(REPO / "models" / name, root / "models")
     for name in STAND_INS:
         (root / "models" / f"{name}.py").write_text(stand_in_source(name))
     (root / "models" / "broken.py").write_text("import no_such_module_here\n")

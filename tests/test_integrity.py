@@ -326,7 +326,6 @@ def test_the_gate_refuses_the_three_known_attacks(tmp_path):
     nearest = probe_source("import harness.data\nreturn harness.data.load().test_labels")
     candidate(tree, nearest.replace("def attack", "def nearest"), "nearest.py")
     candidate(tree, SEEDED.replace("def attack", "def pinned"), "pinned.py")
-    (tree / "models" / "registry.py").write_bytes((ROOT / "models" / "registry.py").read_bytes())
     out = tmp_path / "out"
     done = run_pytest("-m", "compliance", f"--results-dir={out}", cwd=tree)
     assert done.returncode == 1, done.output

@@ -75,7 +75,6 @@ def tree(tmp_path_factory) -> Path:
     (root / "tests").mkdir()
     shutil.copy(REPO / "tests" / "test_compliance.py", root / "tests")
     (root / "models").mkdir()
-    shutil.copy(REPO / "models" / "registry.py", root / "models")
     candidates.write_candidates(root / "models", STAND_INS)
     return root
 

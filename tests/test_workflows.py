@@ -36,3 +36,19 @@ def test_workflow_lints_clean(workflow: Path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, (f"actionlint exit {run.returncode} on {workflow.name}:\n"
                                  f"{run.stdout}{run.stderr}")
+
+
+def test_the_reusable_action_lints_clean_as_a_course_repository_uses_it(tmp_path):
+    """actionlint checks an action's metadata where a workflow uses it: a course repository's
+    workflow of about ten lines, as the README shows it, with the action at ./."""
+    (tmp_path / "action.yml").write_bytes((ROOT / "action.yml").read_bytes())
+    readme = (ROOT / "README.md").read_text()
+    workflow = readme.split("```yaml\n# .github/workflows/mnist8k.yml\n", 1)[1].split("```", 1)[0]
+    assert len(workflow.strip().splitlines()) <= 16
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "mnist8k.yml").write_text(workflow.replace("uses: your-org/mnist8k@v0.3.0", "uses: ./"))
+    (tmp_path / ".git").mkdir()  # actionlint finds the repository root by it
+    run = subprocess.run([actionlint(), "-no-color"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "uses: ./" in (folder / "mnist8k.yml").read_text()

@@ -1,5 +1,7 @@
 """The candidate registry: `@register_model` files a builder under its function name,
-with the recipe and the claim its author declares beside the code."""
+with the recipe and the claim its author declares beside the code. Candidate files import
+it as `models.registry`: the builder process serves this module under that name, so a
+folder of candidates needs nothing but the candidate files."""
 from __future__ import annotations
 
 import fnmatch

@@ -1,0 +1,309 @@
+"""The notebook importer: synthetic course solutions (tests/notebooks/) imported as candidate files and
+checked against facts written down here by hand; every file vetted and read by the catalog; nothing in
+a source ever executed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.catalog import scan
+from harness.importer import Imported, identifier, import_source, parse_log, write
+from harness.recipe import Recipe
+from harness.vetting import VettingError, vet
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = _generator()
+NORMALIZE = dict(mean=0.1307, std=0.3081)
+
+# What each synthetic source must import as, written by hand from the source: the candidate's name, the
+# class its file defines, the builder's return, the exact recipe, substrings of its notes, and the
+# published numbers (parameter count, the last epoch and its accuracy).
+CASES = {
+    "a_inline.ipynb": dict(
+        name="a_inline_net", cls="class Net(nn.Module)", build="return Net()",
+        helpers=["dropout_value = 0.01", "def conv_block(cin, cout):", "import torch.nn as nn",
+                 "import torch.nn.functional as F"],
+        recipe=dict(epochs=15, batch_size=128, optimizer=dict(name="SGD", lr=0.02, momentum=0.9),
+                    schedule=dict(name="StepLR", step_size=6, gamma=0.1), **NORMALIZE,
+                    augment=[dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=(1 / 255,))]),
+        notes=["fills PIL grey levels (0..255)", "the log counts epochs from 0"],
+        params=6_104, last=(15, GEN.A_ACCS[-1]),
+        comments=['optimizer=dict(name="SGD", lr=0.02, momentum=0.9),  # cell 8, line 2: '
+                  'optimizer = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)',
+                  'fill=(1 / 255,)),  # cell 3, line 2: transforms.RandomRotation((-7.0, 7.0), fill=(1,))']),
+    "b_sibling/b_plateau.ipynb": dict(
+        name="b_plateau_net", cls="class Net(nn.Module)", build="return Net(width=14)",
+        helpers=["DROP = 0.05", "def cbr(cin, cout, k=3):"], absent=["class Unused"],
+        recipe=dict(epochs=15, batch_size=64, optimizer=dict(name="SGD", lr=0.03, momentum=0.9),
+                    schedule=dict(name="ReduceLROnPlateau", mode="min", factor=0.5, patience=1, monitor="test_loss"),
+                    **NORMALIZE, augment=[]),
+        notes=["the CUDA branch (`dict(shuffle=True, batch_size=64"], params=None, last=(15, round(GEN.B_ACCS[-1], 4)),
+        comments=["scheduler.step(test_loss)"]),
+    "c_onecycle.ipynb": dict(
+        name="c_onecycle_net", cls="class Net(nn.Module)", build="return Net(channels=20, dropout=0.05)",
+        recipe=dict(epochs=15, batch_size=100, optimizer=dict(name="Adam", lr=0.01, weight_decay=1e-4),
+                    schedule=dict(name="OneCycleLR", pct_start=0.25, interval="step"),
+                    label_smoothing=0.1, clip_grad_norm=1.0, **NORMALIZE,
+                    augment=[dict(name="RandomAffine", degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+                             dict(name="ColorJitter", brightness=0.2, contrast=0.2),
+                             dict(name="RandomApply", p=0.1, transforms=[dict(name="CenterCrop", size=22),
+                                                                         dict(name="Resize", size=(28, 28))]),
+                             dict(name="RandomErasing", p=0.2, scale=(0.02, 0.1), value=0.1307)]),
+        notes=["the source trains 20 epochs; capped at 15 by the rule", "saturation=0.2 does nothing",
+               "its value 0 is the mean grey", "Resize((28, 28)) after RandomApply", "max_lr 0.01",
+               "the scheduler was built for 20 epochs; here it spans the recipe's 15"],
+        params=None, last=(20, round(GEN.C_ACCS[-1], 2))),
+    "d_script/train_script.py": dict(
+        name="train_script_tinynet", cls="class TinyNet(nn.Module)", build="return TinyNet()",
+        recipe=dict(epochs=12, batch_size=256,
+                    optimizer=dict(name="SGD", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+                    schedule=dict(name="StepLR", step_size=5, gamma=0.5), **NORMALIZE,
+                    augment=[dict(name="RandomApply", p=0.3,
+                                  transforms=[dict(name="GaussianBlur", kernel_size=3, sigma=(0.1, 1.0))]),
+                             dict(name="RandomPerspective", distortion_scale=0.2, p=0.25, fill=0)]),
+        notes=[], params=None, last=None,
+        comments=["batch_size=256,  # train_script.py, line 33: return torch.utils.data.DataLoader(",
+                  "train_script.py, line 10: BATCH = 256"]),
+    "e_repo": dict(
+        name="e_repo_model3", cls="class Model3(nn.Module)", build="return Model3()",
+        helpers=["DROP = 0.02", "def sep(cin, cout):"], absent=["class Model1"],
+        recipe=dict(epochs=15, batch_size=128, optimizer=dict(name="SGD", lr=0.2, momentum=0.95),
+                    schedule=dict(name="OneCycleLR", interval="step"), **NORMALIZE,
+                    augment=[dict(name="RandomRotation", degrees=8)]),
+        notes=["SGD's own lr 0.01 is replaced by OneCycleLR's max_lr 0.2", "momentum=0.95 is written"],
+        params=None, last=(15, round(GEN.E_ACCS[-1], 2))),
+    "f_untranslatable.ipynb": dict(
+        name="f_untranslatable_net", cls="class Net(nn.Module)", build="return Net()",
+        recipe=dict(epochs=10, batch_size=64, optimizer=dict(name="SGD", momentum=0.9), schedule=None,
+                    **NORMALIZE, augment=[dict(name="RandomRotation", degrees=5)]),
+        notes=["not translated: cell 2, line 6: `transforms.RandomCrop(28, padding=2)`: not an op",
+               "not translated: cell 2, line 9: `AddNoise()`: a transform of the source itself",
+               "not translated: cell 3, line 9: `def mixup(x, y, alpha=0.2):`: mixup/cutmix",
+               "not translated: cell 4, line 3: SGD argument lr=`lr`", "is computed when the code runs"],
+        params=None, last=None),
+}
+
+
+def _one(rel: str) -> Imported:
+    found = import_source(NOTEBOOKS / rel)
+    assert len(found) == 1, [i.name for i in found]
+    return found[0]
+
+
+def test_the_synthetic_sources_are_what_the_generator_writes():
+    for rel, text in GEN.FILES.items():
+        assert (NOTEBOOKS / rel).read_text(encoding="utf-8") == text, f"run tests/notebooks/make_notebooks.py ({rel})"
+
+
+@pytest.mark.parametrize("rel", list(CASES))
+def test_a_course_solution_imports_as_written_down(rel, tmp_path):
+    want = CASES[rel]
+    got = _one(rel)
+    assert got.name == want["name"]
+    code = got.code
+    assert want["cls"] in code and f"def {want['name']}():\n" in code
+    assert want["build"] in code
+    for text in want.get("helpers", []):
+        assert text in code
+    for text in want.get("absent", []):
+        assert text not in code
+    for text in want.get("comments", []):
+        assert text in code
+    # the file as the harness reads it: vetted, one builder named as the file, the recipe valid
+    paths = write([got], tmp_path)
+    assert [p.name for p in paths] == [f"{got.name}.py", f"{got.name}.published.json"]
+    (decl,) = vet(paths[0])
+    assert decl.name == got.name and decl.claim is None
+    assert decl.recipe == want["recipe"]
+    Recipe.from_dict(decl.recipe)
+    entries = scan(tmp_path)
+    assert list(entries) == [got.name] and entries[got.name].error is None
+    # every note in the docstring too, and each expected one present
+    doc = code.split('"""')[1]
+    for note in want["notes"]:
+        assert any(note in n for n in got.notes), (note, got.notes)
+    for note in got.notes:  # "kind: where: text" is "- where: text" under its kind's heading
+        assert f"- {note.split(': ', 1)[1]}"[:60] in doc
+    pub = json.loads(paths[1].read_text())
+    assert pub == got.published
+    assert pub["params"] == want["params"]
+    if want["last"] is None:
+        assert pub["epochs"] == []
+    else:
+        last = pub["epochs"][-1]
+        assert (last["epoch"], last["test_acc"]) == want["last"]
+        assert [e["epoch"] for e in pub["epochs"]] == list(range(1, want["last"][0] + 1))
+
+
+def test_every_recipe_field_says_where_it_came_from():
+    code = _one("a_inline.ipynb").code
+    recipe = code[code.index("@register_model("):code.index("), claim=None)")]
+    for line in recipe.splitlines()[1:]:
+        if line.strip() not in ("augment=[", "],"):
+            assert "  # " in line, line
+    assert "# cell 8, line 5: for epoch in range(EPOCHS):" in recipe
+    assert "# cell 4, line 2: train_loader = torch.utils.data.DataLoader(train, batch_size=128" in recipe
+
+
+def test_the_published_log_and_summary_are_read_from_the_outputs():
+    got = _one("a_inline.ipynb").published
+    assert got["params"] == 6_104
+    assert got["epochs"][0] == {"epoch": 1, "test_loss": 0.05, "test_correct": 9810, "test_total": 10000,
+                                "test_acc": 98.1}
+    assert "cell 6 (torchsummary)" in got["source"] and "cell 8 (test log)" in got["source"]
+    assert "Published: 6,104 parameters; test accuracy 99.41, 99.43, 99.44, 99.46 in epochs 12-15 of 15" in \
+        _one("a_inline.ipynb").code
+
+
+@pytest.mark.parametrize("text, want", [
+    ("Test set: Average loss: 0.0192, Accuracy: 9943/10000 (99.43%)",
+     [{"epoch": 1, "test_loss": 0.0192, "test_correct": 9943, "test_total": 10000, "test_acc": 99.43}]),
+    ("EPOCH: 14\nTest set: Average loss: 0.0192, Accuracy: 9943/10000 (99.4300%)",
+     [{"epoch": 14, "test_loss": 0.0192, "test_correct": 9943, "test_total": 10000, "test_acc": 99.43}]),
+    ("Epoch 3\nTest Accuracy: 99.43%", [{"epoch": 3, "test_acc": 99.43}]),
+    ("epoch=7 train_loss=0.1 test_acc=99.43", [{"epoch": 7, "test_acc": 99.43}]),
+    ("Epoch 14/15:Test set final results: Average loss: 0.0249, Accuracy: 9919/10000 (99.19%)",
+     [{"epoch": 14, "test_loss": 0.0249, "test_correct": 9919, "test_total": 10000, "test_acc": 99.19}]),
+    ("Epoch 12/15 | Train: 0.0400 (98.90%) | Test: 0.0183 (99.42%) | LR: 0.000100",
+     [{"epoch": 12, "test_loss": 0.0183, "test_acc": 99.42}]),
+    ("Test Accuracy: 98.00%\nTest Accuracy: 99.00%", [{"epoch": 1, "test_acc": 98.0}, {"epoch": 2, "test_acc": 99.0}]),
+])
+def test_the_common_test_log_lines_are_read(text, want):
+    assert parse_log(text)[0] == want
+
+
+def test_a_log_counted_from_zero_is_numbered_from_one_and_said_so():
+    records, notes = parse_log("EPOCH: 0\nTest Accuracy: 98.0%\nEPOCH: 1\nTest Accuracy: 99.0%")
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert notes == ["the log counts epochs from 0; they are numbered from 1 here"]
+
+
+def test_a_folder_gives_each_trained_model_once():
+    found = import_source(NOTEBOOKS / "e_repo")
+    assert [i.name for i in found] == ["e_repo_model3"]
+    assert "trained by train.ipynb" in found[0].code
+
+
+def test_the_source_is_never_executed(tmp_path):
+    # Run, each cell would write a file, call the shell, exec and raise; read as text, nothing happens.
+    marks = Path(GEN.PWNED).parent
+    before = sorted(marks.glob(Path(GEN.PWNED).name + "*"))
+    found = import_source(NOTEBOOKS / "hostile.ipynb")
+    assert sorted(marks.glob(Path(GEN.PWNED).name + "*")) == before == []
+    assert not (NOTEBOOKS / "helper.py").exists()  # a %%writefile cell is read, never written
+    assert [i.name for i in found] == ["hostile_net"]
+    # The class body's open() is copied with the class: the importer says vetting refuses it, and it does.
+    assert any("breaks the candidate policy" in n and "'open'" in n for n in found[0].notes)
+    path = write(found, tmp_path)[0]
+    with pytest.raises(VettingError, match="open"):
+        vet(path)
+    assert "hostile" not in sys.modules and "helper" not in sys.modules
+
+
+def test_a_writefile_cell_is_a_module_the_notebook_imports(tmp_path):
+    nb = GEN.notebook(
+        GEN.code("%%writefile net.py\nimport torch.nn as nn\n\nclass Tiny(nn.Module):\n"
+                 "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(784, 10)\n\n"
+                 "    def forward(self, x):\n        return self.fc(x.flatten(1))\n"),
+        GEN.code("import torch.optim as optim\nfrom net import Tiny\nmodel = Tiny()\n"
+                 "optimizer = optim.Adam(model.parameters(), lr=3e-3)\n"))
+    (tmp_path / "w.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "w.ipynb")
+    assert not (tmp_path / "net.py").exists()
+    assert got.name == "w_tiny" and "class Tiny(nn.Module)" in got.code
+    paths = write([got], tmp_path / "out")
+    assert vet(paths[0])[0].recipe["optimizer"] == dict(name="Adam", lr=3e-3)
+    assert any("no epoch count is found" in n for n in got.notes)
+
+
+def test_a_generated_model_builds_to_the_published_count(tmp_path):
+    # load_builder imports the file under a bare `models` package (serving the registry itself): the
+    # interpreter's `models` modules are restored after, so nothing else in this process sees it.
+    from harness.builder import load_builder
+    got = _one("a_inline.ipynb")
+    write([got], tmp_path)
+    saved = {k: v for k, v in sys.modules.items() if k == "models" or k.startswith("models.")}
+    try:
+        model = load_builder(str(tmp_path / f"{got.name}.py"), got.name)()
+    finally:
+        for k in [k for k in sys.modules if k == "models" or k.startswith("models.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+    assert sum(p.numel() for p in model.parameters()) == got.published["params"] == 6_104
+
+
+def test_a_constant_computed_from_others_is_written_as_its_value(tmp_path):
+    nb = GEN.notebook(GEN.code(GEN.IMPORTS + """
+BASE = 0.1
+DROP = BASE / 2
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Dropout(DROP), nn.Linear(784, 10))
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+def train_fn():
+    pass
+
+model = Small()
+optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+"""))
+    (tmp_path / "train_fn.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "train_fn.ipynb")
+    assert "DROP = 0.05\n" in got.code and "BASE" not in got.code.split('"""')[2]
+    assert any("`DROP = BASE / 2` is written as its value, 0.05" in n for n in got.notes)
+    assert vet(write([got], tmp_path / "out")[0])[0].name == got.name == "train_fn_small"
+
+
+def test_a_builder_never_takes_a_name_the_copied_code_defines(tmp_path):
+    nb = GEN.notebook(GEN.code(GEN.IMPORTS + """
+def clash_small(n):
+    return nn.Linear(n, 10)
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = clash_small(784)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+model = Small()
+optimizer = optim.Adam(model.parameters())
+"""))
+    (tmp_path / "clash.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "clash.ipynb")
+    assert got.name == "clash_small_2" and "def clash_small(n):" in got.code
+    assert vet(write([got], tmp_path / "out")[0])[0].name == "clash_small_2"
+
+
+def test_write_leaves_existing_files_alone(tmp_path):
+    got = [_one("d_script/train_script.py")]
+    write(got, tmp_path)
+    with pytest.raises(FileExistsError, match="train_script_tinynet.py"):
+        write(got, tmp_path)
+    assert len(write(got, tmp_path, overwrite=True)) == 2
+
+
+@pytest.mark.parametrize("text, want", [
+    ("ERA1S7_Net3", "era1s7_net3"), ("erav4 session6-scenario 3", "erav4_session6_scenario_3"),
+    ("6_model", "m_6_model"), ("class", "class_"), ("Ünïcode.ipynb", "n_code_ipynb"), ("", "m_"),
+])
+def test_candidate_names_are_identifiers(text, want):
+    assert identifier(text) == want and identifier(text).isidentifier()
