@@ -21,7 +21,10 @@ from . import files
 from .records import EpochRow, RunResult
 
 SCHEMA = 1  # bump when a record's layout changes in a way old readers would misread
-REPO_ROOT = Path(__file__).resolve().parent.parent  # the folder holding harness/
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+# A checkout holds harness/ beside results/; installed as a package (a wheel in site-packages),
+# the repository is the folder the command runs in.
+REPO_ROOT = _PACKAGE_PARENT if (_PACKAGE_PARENT / "results").is_dir() else Path.cwd()
 EVIDENCE_DIR = REPO_ROOT / "results" / "evidence"  # committed; written only when asked for
 
 
