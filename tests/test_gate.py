@@ -22,7 +22,7 @@ from harness.recipe import Recipe
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_pytest(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: float = 180):
+def run_pytest(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: float = 900):
     """A fresh pytest process, so its options, registry and plugins are its own."""
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("PYTEST_", "MNIST8K_SMOKE")) or k == "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
