@@ -1,12 +1,13 @@
 """Milliseconds per training step of one candidate, by thread count and activation layout,
 and optionally an operator profile or a torch.compile comparison: the measurements behind
-engine.memory_format and the README's "Speed" section.
+loop.memory_format and the README's "Speed" section.
 
   python benchmarks/step.py --threads 2         # NCHW vs channels-last, two threads
   python benchmarks/step.py --threads 1 --profile
   python benchmarks/step.py --threads 2 --compile
   python benchmarks/step.py --threads 1 --bf16  # autocast to bfloat16 (AMX/AVX512-BF16 CPUs)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,17 +18,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from harness import data, engine  # noqa: E402
-from harness.recipe import Recipe  # noqa: E402
+from harness.engine import (
+    data,
+    loop,
+)
+from harness.engine.recipe import Recipe
 
 
 def stepper(model, recipe: Recipe, images, labels, layout, generator, bf16: bool = False):
     """One training step as the engine takes it, on batch i of the given images; with bf16,
     the forward pass runs under CPU autocast to bfloat16 (the engine itself never does)."""
-    opt = engine.make_optimizer(model, recipe)
+    opt = loop.make_optimizer(model, recipe)
 
     def step(i: int) -> None:
         idx = torch.arange(i * recipe.batch_size, (i + 1) * recipe.batch_size)
@@ -39,6 +43,7 @@ def stepper(model, recipe: Recipe, images, labels, layout, generator, bf16: bool
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -52,8 +57,9 @@ def ms_per_step(step, warmup: int, steps: int) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--candidate", default="model3")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--steps", type=int, default=40)
@@ -62,8 +68,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true", help="also time each layout under bfloat16 autocast")
     args = ap.parse_args(argv)
 
-    from harness import catalog
-    from harness.builder import load_builder
+    from harness.judge import catalog
+    from harness.runner.builder import load_builder
 
     torch.set_num_threads(args.threads)
     entry = catalog.scan(catalog.REPO_MODELS)[args.candidate]
@@ -74,22 +80,26 @@ def main(argv=None) -> int:
     images, labels = mnist.train_images[:n], mnist.train_labels[:n]
     for layout in (torch.contiguous_format, torch.channels_last):
         for bf16 in (False, True) if args.bf16 else (False,):
-            model = engine.build(builder, 0).to(memory_format=layout)
+            model = loop.build(builder, 0).to(memory_format=layout)
             step = stepper(model, recipe, images, labels, layout, torch.Generator().manual_seed(0), bf16=bf16)
-            print(f"{args.candidate} threads={args.threads} {str(layout):26s} "
-                  f"{ms_per_step(step, 5, args.steps):.1f} ms/step{' under bfloat16 autocast' if bf16 else ''}")
+            print(
+                f"{args.candidate} threads={args.threads} {str(layout):26s} "
+                f"{ms_per_step(step, 5, args.steps):.1f} ms/step{' under bfloat16 autocast' if bf16 else ''}"
+            )
     if args.compile:
-        model = engine.build(builder, 0)
+        model = loop.build(builder, 0)
         compiled = torch.compile(model)
         step = stepper(compiled, recipe, images, labels, torch.contiguous_format, torch.Generator().manual_seed(0))
         t = time.perf_counter()
         step(0)
-        print(f"torch.compile: first step (compilation) {time.perf_counter() - t:.1f} s, "
-              f"then {ms_per_step(step, 4, args.steps):.1f} ms/step")
+        print(
+            f"torch.compile: first step (compilation) {time.perf_counter() - t:.1f} s, "
+            f"then {ms_per_step(step, 4, args.steps):.1f} ms/step"
+        )
     if args.profile:
         from torch.profiler import profile
 
-        model = engine.build(builder, 0)
+        model = loop.build(builder, 0)
         step = stepper(model, recipe, images, labels, torch.contiguous_format, torch.Generator().manual_seed(0))
         ms_per_step(step, 5, 1)
         with profile() as prof:

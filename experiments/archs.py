@@ -10,6 +10,7 @@ second nonlinearity for 2*cin more weights); ("r",) a residual "D" block at cons
 padding 1: relu(x + BN(pw(relu(BN(dw x))))); ("hb",) as the last token: the 1x1 head is followed
 by BatchNorm over the 10 logits (20 weights).
 """
+
 import torch
 from torch import nn
 
@@ -30,25 +31,36 @@ class SpecNet(nn.Module):
         super().__init__()
         layers, c = [], 1
         head_bn = bool(spec) and spec[-1][0] == "hb"
-        for tok in (spec[:-1] if head_bn else spec):
+        for tok in spec[:-1] if head_bn else spec:
             kind = tok[0]
             if kind == "p":
                 layers.append(nn.MaxPool2d(2))
                 continue
             if kind == "r":
-                layers.append(Residual(nn.Sequential(
-                    nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                    nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))))
+                layers.append(
+                    Residual(
+                        nn.Sequential(
+                            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+                            nn.BatchNorm2d(c),
+                            nn.ReLU(),
+                            nn.Conv2d(c, c, 1, bias=False),
+                            nn.BatchNorm2d(c),
+                        )
+                    )
+                )
                 continue
             cout = tok[1]
             if kind == "c":
                 layers += [nn.Conv2d(c, cout, 3, padding=tok[2], bias=False)]
             elif kind == "d":
-                layers += [nn.Conv2d(c, c, 3, padding=tok[2], groups=c, bias=False),
-                           nn.Conv2d(c, cout, 1, bias=False)]
+                layers += [nn.Conv2d(c, c, 3, padding=tok[2], groups=c, bias=False), nn.Conv2d(c, cout, 1, bias=False)]
             elif kind == "D":
-                layers += [nn.Conv2d(c, c, 3, padding=tok[2], groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                           nn.Conv2d(c, cout, 1, bias=False)]
+                layers += [
+                    nn.Conv2d(c, c, 3, padding=tok[2], groups=c, bias=False),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(),
+                    nn.Conv2d(c, cout, 1, bias=False),
+                ]
             elif kind == "t":
                 layers += [nn.Conv2d(c, cout, 1, bias=False)]
             else:
@@ -122,10 +134,14 @@ def receptive_field(spec):
 def macs(spec):
     m = SpecNet(spec)
     total = 0
+
     def hook(mod, inp, out):
         nonlocal total
         if isinstance(mod, nn.Conv2d):
-            total += out.numel() // out.shape[0] * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+            total += (
+                out.numel() // out.shape[0] * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+            )
+
     for mod in m.modules():
         mod.register_forward_hook(hook)
     m.eval()(torch.zeros(1, 1, 28, 28))
@@ -134,4 +150,4 @@ def macs(spec):
 
 if __name__ == "__main__":
     for name, spec in ARCHS.items():
-        print(f"{name}: params {params(spec):,} rf {receptive_field(spec)} macs {macs(spec)/1e6:.2f}M")
+        print(f"{name}: params {params(spec):,} rf {receptive_field(spec)} macs {macs(spec) / 1e6:.2f}M")

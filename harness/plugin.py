@@ -1,21 +1,25 @@
 """The compliance gate as a pytest plugin: the rule options, one compliance test per candidate
-and seed (judged by harness/judge.py, the candidate's code run only in a sandboxed runner),
+and seed (judged by harness/judge/verdict.py, the candidate's code run only in a sandboxed runner),
 the evidence checks, and the summary table and files at the end of the session."""
+
 from __future__ import annotations
 
 import json
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
 
-from . import catalog, engine, judge, results, sandbox, shards, table, trial
-from . import data as mnist_data
-from .rules import Rules
+from harness.engine import data as mnist_data
+from harness.engine import loop
+from harness.judge import catalog, sandbox, shards, trial, verdict
+from harness.judge.rules import Rules
+from harness.records import store
+from harness.report import table
 
 SMOKE_ENV = "MNIST8K_SMOKE"  # "limit_train=N[,epochs=E]": for the plugin's own tests only
 RECORD_PROPERTY = "mnist8k_record"  # carries a test's record from an xdist worker to the controller
@@ -31,7 +35,7 @@ class RunConfig:
     candidates: str = "*"  # comma-separated globs over registered names
     device: str = "auto"  # as asked; each xdist worker resolves its own
     data_dir: Path | None = None  # None: $MNIST8K_DATA_DIR, else ~/.cache/mnist8k
-    results_dir: Path = results.default_results_dir()
+    results_dir: Path = store.default_results_dir()
     isolation: str = "auto"  # how runners start: sandbox, process, or auto (sandbox where it works)
     cuda_graphs: str = "auto"  # on CUDA: replay a captured step (auto falls back to eager, recorded)
     models_dir: Path = catalog.REPO_MODELS  # the candidates: models/ beside the ini file
@@ -57,6 +61,7 @@ ISOLATION_KEY = pytest.StashKey[object]()  # sandbox.Isolation, or the SandboxEr
 
 
 # ---------------------------------------------------------------- options
+
 
 def _seeds(text: str) -> tuple[int, ...]:
     try:
@@ -88,29 +93,72 @@ def _path(text: str) -> Path | None:
 
 # (option, type, default, help, default as shown). Each is also an ini key "mnist8k_" + name.
 OPTIONS: list[tuple[str, Callable, object, str, str]] = [
-    *Rules.options(),  # the rules' own thresholds, help and defaults (harness/rules.py)
+    *Rules.options(),  # the rules' own thresholds, help and defaults (harness/judge/rules.py)
     ("seeds", _seeds, "0", "comma-separated seeds; every candidate must pass with each", "0"),
     ("candidates", str, "*", "comma-separated globs over registered candidate names", "* (all)"),
     ("device", str, "auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", "auto"),
     ("data-dir", _path, "", "folder holding MNIST/raw/", f"${mnist_data.ENV_VAR}, else ~/.cache/mnist8k"),
-    ("results-dir", _path, "results/latest", "folder for the run records, summary.md and summary.json",
-     "results/latest"),
-    ("isolation", str, "auto", "where candidate code runs: sandbox (bubblewrap), process (a plain child "
-     "process), or auto (the sandbox where it works; with CI=true an error where it does not)", "auto"),
-    ("cuda-graphs", str, "auto", "on CUDA: auto (replay a captured training step; eager, with the reason "
-     "recorded, where a step cannot be captured), off (always eager) or on (an error where it cannot)", "auto"),
-    ("unclaimed", str, "check", "candidates without a claim: check (vet, build, count, validate the "
-     "recipe; no training) or train", "check"),
-    ("build-limit", _positive, trial.BUILD_LIMIT, "seconds a candidate has to import, build and trace "
-     "before it fails as 'took more than N s to build'", f"{trial.BUILD_LIMIT:g}"),
-    ("memory-limit", _gib, trial.MEMORY_LIMIT / 2**30, "GiB of data each child process may hold (the "
-     "builder always; the trainer on the CPU); a breach fails that candidate and seed. 0: no limit",
-     f"{trial.MEMORY_LIMIT / 2**30:g}"),
-    ("models-dir", _path, "models", "the folder of candidate files, relative to the rootdir (where "
-     "pytest.ini, tox.ini or pyproject.toml is)", "models"),
-    ("shard", lambda t: shards.Shard.parse(t) if t else None, "", "I/N: run only group I of N of the "
-     "candidate x seed tests, balanced by recorded cost (for CI matrices and indexed jobs; merge the "
-     "folders with `python -m harness merge`)", "all"),
+    (
+        "results-dir",
+        _path,
+        "results/latest",
+        "folder for the run records, summary.md and summary.json",
+        "results/latest",
+    ),
+    (
+        "isolation",
+        str,
+        "auto",
+        "where candidate code runs: sandbox (bubblewrap), process (a plain child "
+        "process), or auto (the sandbox where it works; with CI=true an error where it does not)",
+        "auto",
+    ),
+    (
+        "cuda-graphs",
+        str,
+        "auto",
+        "on CUDA: auto (replay a captured training step; eager, with the reason "
+        "recorded, where a step cannot be captured), off (always eager) or on (an error where it cannot)",
+        "auto",
+    ),
+    (
+        "unclaimed",
+        str,
+        "check",
+        "candidates without a claim: check (vet, build, count, validate the recipe; no training) or train",
+        "check",
+    ),
+    (
+        "build-limit",
+        _positive,
+        trial.BUILD_LIMIT,
+        "seconds a candidate has to import, build and trace before it fails as 'took more than N s to build'",
+        f"{trial.BUILD_LIMIT:g}",
+    ),
+    (
+        "memory-limit",
+        _gib,
+        trial.MEMORY_LIMIT / 2**30,
+        "GiB of data each child process may hold (the "
+        "builder always; the trainer on the CPU); a breach fails that candidate and seed. 0: no limit",
+        f"{trial.MEMORY_LIMIT / 2**30:g}",
+    ),
+    (
+        "models-dir",
+        _path,
+        "models",
+        "the folder of candidate files, relative to the rootdir (where pytest.ini, tox.ini or pyproject.toml is)",
+        "models",
+    ),
+    (
+        "shard",
+        lambda t: shards.Shard.parse(t) if t else None,
+        "",
+        "I/N: run only group I of N of the "
+        "candidate x seed tests, balanced by recorded cost (for CI matrices and indexed jobs; merge the "
+        "folders with `python -m harness merge`)",
+        "all",
+    ),
 ]
 
 
@@ -121,8 +169,13 @@ def _ini_name(option: str) -> str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mnist8k", "mnist8k compliance gate (each also an ini key mnist8k_NAME)")
     for option, _, default, help_text, shown in OPTIONS:
-        group.addoption(f"--{option}", dest=_ini_name(option), default=None, metavar=option.split("-")[-1].upper(),
-                        help=f"{help_text} (default: {shown}; ini: {_ini_name(option)})")
+        group.addoption(
+            f"--{option}",
+            dest=_ini_name(option),
+            default=None,
+            metavar=option.split("-")[-1].upper(),
+            help=f"{help_text} (default: {shown}; ini: {_ini_name(option)})",
+        )
         parser.addini(_ini_name(option), help_text, default=str(default))
 
 
@@ -147,10 +200,11 @@ def _smoke_settings() -> dict:
         settings = {k.strip(): int(v) for k, v in pairs.items()}
     except ValueError:
         settings = {}
-    if set(settings) - {"limit_train", "epochs"} or settings.get("limit_train", 0) < 1 \
-            or settings.get("epochs", 1) < 1:
-        raise pytest.UsageError(f"${SMOKE_ENV}={text!r}: expected limit_train=N[,epochs=E] with "
-                                f"positive integers (it is meant for the plugin's own tests)")
+    if set(settings) - {"limit_train", "epochs"} or settings.get("limit_train", 0) < 1 or settings.get("epochs", 1) < 1:
+        raise pytest.UsageError(
+            f"${SMOKE_ENV}={text!r}: expected limit_train=N[,epochs=E] with "
+            f"positive integers (it is meant for the plugin's own tests)"
+        )
     return settings
 
 
@@ -164,8 +218,11 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
         raise pytest.UsageError(f"{sources[option]} = {values[option]!r} {why}")
     rules = Rules(**given)
     results_dir = values["results-dir"] or Path("results/latest")
-    if values["shard"] is not None and sources["results-dir"] != "--results-dir" and values["results-dir"] in (
-            None, Path("results/latest")):
+    if (
+        values["shard"] is not None
+        and sources["results-dir"] != "--results-dir"
+        and values["results-dir"] in (None, Path("results/latest"))
+    ):
         # Each shard in a folder of its own, so shards sharing a disk cannot mix records.
         results_dir = Path(f"results/latest/shard-{values['shard'].index}-of-{values['shard'].count}")
     if not results_dir.is_absolute():
@@ -176,52 +233,62 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
     if values["unclaimed"] not in ("check", "train"):
         raise pytest.UsageError(f"{sources['unclaimed']} = {values['unclaimed']!r} must be check or train")
     if values["cuda-graphs"] not in CUDA_GRAPHS:
-        raise pytest.UsageError(f"{sources['cuda-graphs']} = {values['cuda-graphs']!r} must be one of "
-                                f"{', '.join(CUDA_GRAPHS)}")
+        raise pytest.UsageError(
+            f"{sources['cuda-graphs']} = {values['cuda-graphs']!r} must be one of {', '.join(CUDA_GRAPHS)}"
+        )
     if values["isolation"] not in sandbox.ISOLATIONS:
-        raise pytest.UsageError(f"{sources['isolation']} = {values['isolation']!r} must be one of "
-                                f"{', '.join(sandbox.ISOLATIONS)}")
-    run = RunConfig(seeds=values["seeds"], candidates=values["candidates"] or "*", device=values["device"],
-                    data_dir=values["data-dir"], results_dir=results_dir, isolation=values["isolation"],
-                    cuda_graphs=values["cuda-graphs"],
-                    unclaimed=values["unclaimed"], shard=values["shard"],
-                    models_dir=config.rootpath / (values["models-dir"] or Path("models")),
-                    limit_train=smoke.get("limit_train"), epochs=smoke.get("epochs"),
-                    build_limit=values["build-limit"], memory_limit=values["memory-limit"])
+        raise pytest.UsageError(
+            f"{sources['isolation']} = {values['isolation']!r} must be one of {', '.join(sandbox.ISOLATIONS)}"
+        )
+    run = RunConfig(
+        seeds=values["seeds"],
+        candidates=values["candidates"] or "*",
+        device=values["device"],
+        data_dir=values["data-dir"],
+        results_dir=results_dir,
+        isolation=values["isolation"],
+        cuda_graphs=values["cuda-graphs"],
+        unclaimed=values["unclaimed"],
+        shard=values["shard"],
+        models_dir=config.rootpath / (values["models-dir"] or Path("models")),
+        limit_train=smoke.get("limit_train"),
+        epochs=smoke.get("epochs"),
+        build_limit=values["build-limit"],
+        memory_limit=values["memory-limit"],
+    )
     return rules, run
 
 
 # ---------------------------------------------------------------- set-up
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
 
 def _worker_device(asked: str, index: int) -> torch.device:
     """Each xdist worker on its own GPU when there are several and none was named."""
-    device = engine.resolve_device(asked)
+    device = loop.resolve_device(asked)
     if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
         device = torch.device("cuda", index % torch.cuda.device_count())
     return device
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "compliance: a candidate trained and judged by the rules "
-                                       "(slow; selected with -m compliance)")
-    config.addinivalue_line("markers", "benchmark: speed of a candidate (selected with -m benchmark; "
-                                       "run without xdist)")
-    config.addinivalue_line("markers", "evidence: a claiming candidate's committed records are current and "
-                                       "pass (fast, no training; selected with -m evidence)")
+    config.addinivalue_line(
+        "markers", "compliance: a candidate trained and judged by the rules (slow; selected with -m compliance)"
+    )
+    config.addinivalue_line(
+        "markers", "benchmark: speed of a candidate (selected with -m benchmark; run without xdist)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "evidence: a claiming candidate's committed records are current and "
+        "pass (fast, no training; selected with -m evidence)",
+    )
     rules, run = _settings(config)
     worker = getattr(config, "workerinput", None)
     try:
-        device = engine.resolve_device(run.device)
+        device = loop.resolve_device(run.device)
         if worker is not None:
             # Workers share the cores; more threads than cores makes every worker slower.
-            torch.set_num_threads(max(1, _cores() // int(worker["workercount"])))
+            torch.set_num_threads(trial.threads_per_job(int(worker["workercount"])))
             device = _worker_device(run.device, int(worker["workerid"].lstrip("gw") or 0))
             run = RunConfig(**{**asdict(run), "device": str(device)})
     except ValueError as e:
@@ -240,15 +307,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     rules, run = config.stash[RULES_KEY], config.stash[RUN_KEY]
     names = [e.name for e in catalog.select(config.stash[ENTRIES_KEY], run.candidates)]
     isolation = config.stash[ISOLATION_KEY]
-    lines = [f"mnist8k: {rules.sentence()}; seeds {','.join(map(str, run.seeds))}; device {run.device}; "
-             f"results {run.results_dir}",
-             f"mnist8k candidates ({run.candidates}): {', '.join(names) or 'none'}"
-             + (f"; shard {run.shard} of the candidate x seed tests" if run.shard else ""),
-             f"mnist8k isolation: {isolation.mode}: {isolation.reason}" if isinstance(isolation, sandbox.Isolation)
-             else f"mnist8k isolation: UNAVAILABLE: {isolation}"]
+    lines = [
+        f"mnist8k: {rules.sentence()}; seeds {','.join(map(str, run.seeds))}; device {run.device}; "
+        f"results {run.results_dir}",
+        f"mnist8k candidates ({run.candidates}): {', '.join(names) or 'none'}"
+        + (f"; shard {run.shard} of the candidate x seed tests" if run.shard else ""),
+        f"mnist8k isolation: {isolation.mode}: {isolation.reason}"
+        if isinstance(isolation, sandbox.Isolation)
+        else f"mnist8k isolation: UNAVAILABLE: {isolation}",
+    ]
     if run.smoke:
-        lines.append(f"mnist8k SMOKE run (${SMOKE_ENV}): limit_train={run.limit_train}, "
-                     f"epochs={run.epochs}; no result of it can pass")
+        lines.append(
+            f"mnist8k SMOKE run (${SMOKE_ENV}): limit_train={run.limit_train}, "
+            f"epochs={run.epochs}; no result of it can pass"
+        )
     return lines
 
 
@@ -279,7 +351,7 @@ def _asks_for_compliance(config: pytest.Config) -> bool:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     # A repository without a compliance test of its own gets the plugin's, before -m selects.
     if _asks_for_compliance(config) and not any("gate" in getattr(it, "fixturenames", ()) for it in items):
-        from . import gate_test
+        from harness import gate_test
 
         module = pytest.Module.from_parent(session, path=Path(gate_test.__file__))
         items.extend(module.collect())
@@ -295,8 +367,10 @@ def _deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash[RUN_KEY]
     if run.shard is not None:
         gated = {it.nodeid: it for it in items if "compliance" in it.keywords and hasattr(it, "callspec")}
-        costs = {node: _expected_cost(config, it.callspec.params["candidate"], it.callspec.params["seed"])
-                 for node, it in gated.items()}
+        costs = {
+            node: _expected_cost(config, it.callspec.params["candidate"], it.callspec.params["seed"])
+            for node, it in gated.items()
+        }
         placed = shards.assign(costs, run.shard.count)
         other = [it for node, it in gated.items() if placed[node] != run.shard.index]
         if other:
@@ -309,10 +383,11 @@ def _expected_cost(config: pytest.Config, name: str, seed: int) -> float:
     entry, run = config.stash[ENTRIES_KEY][name], config.stash[RUN_KEY]
     if entry.error is not None or (entry.claim is None and run.unclaimed == "check"):
         return shards.CHEAP_COST
-    return shards.recorded_cost(results.EVIDENCE_DIR, name, seed) or shards.DEFAULT_COST
+    return shards.recorded_cost(store.EVIDENCE_DIR, name, seed) or shards.DEFAULT_COST
 
 
 # ---------------------------------------------------------------- one test
+
 
 def _command(config: pytest.Config) -> str:
     worker = getattr(config, "workerinput", None)
@@ -322,7 +397,7 @@ def _command(config: pytest.Config) -> str:
 
 class Gate:
     """What a compliance test uses: the settings, the judgement of one candidate and seed
-    (harness/judge.py), and the ending of the test from it: the claim decides between pass,
+    (harness/judge/verdict.py), and the ending of the test from it: the claim decides between pass,
     fail and expected failure. Nothing of the candidate's runs in this process."""
 
     ENTRIES_KEY = ENTRIES_KEY
@@ -331,29 +406,40 @@ class Gate:
         self.item = item
         self.rules = item.config.stash[RULES_KEY]
         self.run = item.config.stash[RUN_KEY]
-        self.device = engine.resolve_device(self.run.device)
+        self.device = loop.resolve_device(self.run.device)
 
     def settings(self) -> trial.Settings:
         isolation = self.item.config.stash[ISOLATION_KEY]
         if not isinstance(isolation, sandbox.Isolation):
             pytest.fail(f"no candidate can be judged: {isolation}", pytrace=False)
-        return trial.Settings(isolation, str(self.device), threads=torch.get_num_threads(),
-                              cuda_graphs=self.run.cuda_graphs, build_limit=self.run.build_limit,
-                              memory_limit=self.run.memory_limit)
+        return trial.Settings(
+            isolation,
+            str(self.device),
+            threads=torch.get_num_threads(),
+            cuda_graphs=self.run.cuda_graphs,
+            build_limit=self.run.build_limit,
+            memory_limit=self.run.memory_limit,
+        )
 
-    def session(self) -> judge.Session:
-        return judge.Session(rules=self.rules, settings=self.settings(), results_dir=self.run.results_dir,
-                             data_dir=self.run.data_dir, command=_command(self.item.config),
-                             train_unclaimed=self.run.unclaimed == "train",
-                             limit_train=self.run.limit_train, epochs=self.run.epochs)
+    def session(self) -> verdict.Session:
+        return verdict.Session(
+            rules=self.rules,
+            settings=self.settings(),
+            results_dir=self.run.results_dir,
+            data_dir=self.run.data_dir,
+            command=_command(self.item.config),
+            train_unclaimed=self.run.unclaimed == "train",
+            limit_train=self.run.limit_train,
+            epochs=self.run.epochs,
+        )
 
     def judge_candidate(self, name: str, seed: int) -> None:
         entry = self.item.config.stash[ENTRIES_KEY][name]
         try:
-            rec = judge.judge(entry, seed, self.session(), test_id=self.item.nodeid)
-        except judge.Unavailable as e:
+            rec = verdict.judge(entry, seed, self.session(), test_id=self.item.nodeid)
+        except verdict.Unavailable as e:
             pytest.fail(str(e), pytrace=False)
-        except engine.TrainingInterrupted as stopped:
+        except loop.TrainingInterrupted as stopped:
             # The finished epochs are on disk; they reach the summary, then pytest stops the
             # session. No report follows an interrupt, so the row cannot arrive twice.
             session = self.item.config.stash[GateSession.KEY]
@@ -363,8 +449,10 @@ class Gate:
         except Exception as e:
             # The harness's own bug, not the candidate's: reported as such, and it fails the gate
             # only where a claim is at stake.
-            why = (f"internal error of the harness while judging {name} seed {seed} (a bug in mnist8k, not "
-                   f"in the candidate; please report it): {type(e).__name__}: {e}")
+            why = (
+                f"internal error of the harness while judging {name} seed {seed} (a bug in mnist8k, not "
+                f"in the candidate; please report it): {type(e).__name__}: {e}"
+            )
             if entry.claim is None:
                 pytest.xfail(why)
             raise RuntimeError(why) from e
@@ -376,9 +464,12 @@ class Gate:
         if label == "xfail":
             pytest.xfail(reason)
         if label == "XPASS":
-            pytest.fail(f"{name} seed {seed} passes every rule but makes no claim: add "
-                        f"claim=dict(seeds=..., last_k=...) to its @register_model in {entry.file}", pytrace=False)
-        if label == judge.NOT_TRAINED:
+            pytest.fail(
+                f"{name} seed {seed} passes every rule but makes no claim: add "
+                f"claim=dict(seeds=..., last_k=...) to its @register_model in {entry.file}",
+                pytrace=False,
+            )
+        if label == verdict.NOT_TRAINED:
             pytest.skip(f"{name}: not trained: no claim (checks passed; --unclaimed=train trains it)")
 
 
@@ -387,7 +478,7 @@ def gate(request: pytest.FixtureRequest) -> Gate:
     session = request.config.stash[GateSession.KEY]
     if not session.writable_checked:
         # Fail before any training, not after it, when records could not be saved.
-        results.check_writable(request.config.stash[RUN_KEY].results_dir)
+        store.check_writable(request.config.stash[RUN_KEY].results_dir)
         session.writable_checked = True
     return Gate(request.node)
 
@@ -395,7 +486,7 @@ def gate(request: pytest.FixtureRequest) -> Gate:
 @pytest.fixture(scope="session")
 def mnist8k_device(pytestconfig: pytest.Config) -> torch.device:
     """The --device option, resolved (an xdist worker's own GPU where there are several)."""
-    return engine.resolve_device(pytestconfig.stash[RUN_KEY].device)
+    return loop.resolve_device(pytestconfig.stash[RUN_KEY].device)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -410,6 +501,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 # ---------------------------------------------------------------- the session's summary
+
 
 class GateSession:
     """Collects every record (from xdist workers too) and, in the controller only, writes
@@ -444,8 +536,9 @@ class GateSession:
             return
         folder = self.config.stash[RUN_KEY].results_dir
         try:
-            self.written = judge.write_summary(folder, self.records, self.config.stash[RULES_KEY],
-                                               _command(self.config))
+            self.written = table.write_summary(
+                folder, self.records, self.config.stash[RULES_KEY], _command(self.config)
+            )
         except OSError as e:
             self.write_error = f"could not write the summary to {folder}: {e}"
 
@@ -455,8 +548,7 @@ class GateSession:
         if self.unmatched:
             known = ", ".join(sorted(self.config.stash[ENTRIES_KEY])) or "none"
             tr.write_sep("=", "mnist8k", yellow=True)
-            tr.write_line(f"no registered candidate matches --candidates {run.candidates!r}; "
-                          f"registered: {known}")
+            tr.write_line(f"no registered candidate matches --candidates {run.candidates!r}; registered: {known}")
         if not (self.records or self.compliance_ran):
             return
         rules = self.config.stash[RULES_KEY]

@@ -1,5 +1,6 @@
 """Candidates as the tests reach them: read by the catalog and built in a runner (sandboxed
 where bubblewrap works), never imported into the test process."""
+
 from __future__ import annotations
 
 import functools
@@ -7,14 +8,14 @@ from pathlib import Path
 
 import torch
 
-from harness import catalog, sandbox, trial
+from harness.judge import catalog, sandbox, trial
 
 
 def settings() -> trial.Settings:
     return trial.Settings(sandbox.choose("auto"), "cpu", threads=1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build(name: str, models_dir: Path = catalog.REPO_MODELS, *, anatomy: bool = False) -> trial.Built:
     """The candidate built from seed 0 in a runner that has already ended (once per process:
     each runner start costs a torch import)."""
@@ -36,8 +37,8 @@ def outputs(name: str, state: dict[str, torch.Tensor], images: torch.Tensor) -> 
 
 def run_candidate(name: str, *, seed: int, device: str, epochs: int):
     """A shortened training of a repository candidate through the runner, as the gate trains."""
-    from harness import data
-    from harness.recipe import Recipe
+    from harness.engine import data
+    from harness.engine.recipe import Recipe
 
     entry = catalog.scan(catalog.REPO_MODELS)[name]
     recipe = Recipe.from_dict(entry.recipe).replace(epochs=epochs)

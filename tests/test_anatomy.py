@@ -1,16 +1,16 @@
-"""Receptive fields, jumps and multiply-accumulates from harness.anatomy, checked against
+"""Receptive fields, jumps and multiply-accumulates from harness.runner.anatomy, checked against
 values worked out by hand, and the `summary` command that prints them."""
+
 from __future__ import annotations
 
+import candidates
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from harness import anatomy
-from harness.__main__ import main
-
-import candidates
+from harness.cli.main import main
+from harness.runner import anatomy
 
 
 def square(rows, kind=None):
@@ -50,8 +50,13 @@ def test_global_mean_and_linear_cover_the_map():
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                                      nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1))
+            self.body = nn.Sequential(
+                nn.Conv2d(1, 4, 3, padding=1),
+                nn.BatchNorm2d(4),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(4, 8, 3, padding=1),
+            )
             self.fc = nn.Linear(8, 10)
 
         def forward(self, x):
@@ -95,8 +100,7 @@ def test_nested_blocks_functional_pooling_and_a_residual_join():
 
     found = anatomy.inspect(Net())
     names = [r.name for r in found.rows]
-    assert names == ["stem", "blocks.0.inner.0", "blocks.0.inner.1", "blocks.1.inner.0",
-                     "blocks.1.inner.1", "head"]
+    assert names == ["stem", "blocks.0.inner.0", "blocks.0.inner.1", "blocks.1.inner.0", "blocks.1.inner.1", "head"]
     # stem 3; pooling 4 (jump 2); each 3x3 adds 2*2.
     assert square(found.rows) == ([3, 8, 8, 12, 12, 12], [1, 2, 2, 2, 2, 2])
     assert found.head_rf == (12 + 12 * 2, 12 + 12 * 2)  # flatten(1) of a 13x13 map: taken as covering it
@@ -158,12 +162,16 @@ def test_functional_convolutions_count_though_hooks_miss_them():
     assert found.macs == 26 * 26 * 4 * 9 + 4 * 26 * 26 * 10  # the functional convolution too
 
 
-@pytest.mark.parametrize("net", [
-    nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)),
-    # average pooling: max pooling routes the gradient to one pixel per window, hiding the rest
-    nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.Conv2d(2, 1, 1)),
-    nn.Sequential(nn.Conv2d(1, 2, 5, stride=2), nn.Conv2d(2, 2, 3, dilation=2)),
-], ids=["conv-conv", "conv-pool-conv-1x1", "strided-dilated"])
+@pytest.mark.parametrize(
+    "net",
+    [
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)),
+        # average pooling: max pooling routes the gradient to one pixel per window, hiding the rest
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.Conv2d(2, 1, 1)),
+        nn.Sequential(nn.Conv2d(1, 2, 5, stride=2), nn.Conv2d(2, 2, 3, dilation=2)),
+    ],
+    ids=["conv-conv", "conv-pool-conv-1x1", "strided-dilated"],
+)
 def test_receptive_field_is_the_support_of_the_gradient(net):
     """The reference: the input pixels a central output position depends on, by autograd."""
     torch.manual_seed(0)
@@ -180,9 +188,10 @@ def test_receptive_field_is_the_support_of_the_gradient(net):
 
 # ---------------------------------------------------------------- the traced program's reading, against the hooks
 
+
 def traced(net: nn.Module) -> anatomy.Anatomy:
     """The table `summary` shows: read from the evaluation program the trainer loads."""
-    from harness import programs
+    from harness.runner import programs
 
     program, _ = programs.load(programs.export(net))
     return anatomy.inspect_program(program.eval_graph)
@@ -200,20 +209,33 @@ class _Residual(nn.Module):
         return self.head(x + self.inner(x)).mean((2, 3))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, bias=False)),
-    lambda: nn.Sequential(nn.Conv2d(1, 2, 1, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten()),
-    lambda: nn.Sequential(nn.Conv2d(1, 4, (3, 1)), nn.Conv2d(4, 4, 3, groups=4, dilation=2, padding="same"),
-                          nn.Conv2d(4, 6, 1)),
-    lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AvgPool2d(2),
-                          nn.Conv2d(4, 8, 3), nn.Flatten(), nn.Linear(8 * 12 * 12, 10)),
-    _Residual,
-], ids=["conv-pool-conv", "strided-global", "groups-dilation-same", "bn-avgpool-linear", "residual-functional"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, bias=False)),
+        lambda: nn.Sequential(nn.Conv2d(1, 2, 1, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 4, (3, 1)), nn.Conv2d(4, 4, 3, groups=4, dilation=2, padding="same"), nn.Conv2d(4, 6, 1)
+        ),
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.Conv2d(4, 8, 3),
+            nn.Flatten(),
+            nn.Linear(8 * 12 * 12, 10),
+        ),
+        _Residual,
+    ],
+    ids=["conv-pool-conv", "strided-global", "groups-dilation-same", "bn-avgpool-linear", "residual-functional"],
+)
 def test_the_program_table_agrees_with_the_hooks(make):
     torch.manual_seed(0)
     net = make().eval()
     by_hooks, by_graph = anatomy.inspect(net), traced(net)
     keys = ("name", "type", "input_shape", "output_shape", "params", "rf", "jump", "macs")
-    assert [[getattr(r, k) for k in keys] for r in by_graph.rows] == \
-        [[getattr(r, k) for k in keys] for r in by_hooks.rows]
+    assert [[getattr(r, k) for k in keys] for r in by_graph.rows] == [
+        [getattr(r, k) for k in keys] for r in by_hooks.rows
+    ]
     assert (by_graph.head_rf, by_graph.covers, by_graph.macs) == (by_hooks.head_rf, by_hooks.covers, by_hooks.macs)

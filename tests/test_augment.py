@@ -1,11 +1,12 @@
 """Per-image affine augmentation: identity at zero, one draw per image, reproducible from
 the generator's seed, and background (0) wherever the image does not reach."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from harness.augment import Augment, affine, random_affine
+from harness.engine.warp import Augment, affine, random_affine
 
 STRONG = Augment(rotate=30.0, translate=0.15, scale=(0.8, 1.2))
 

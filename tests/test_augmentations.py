@@ -1,7 +1,8 @@
 """torchvision-style augmentation: every op, on parameters it draws per image, gives what
 torchvision.transforms.v2.functional gives image by image on the same parameters; plus p, seeding,
-per-image draws, shape/dtype/device, the parse errors, to_spec, harness.augment's conventions, and
-ContinuousAffine, mnist8k's own op, which is harness.augment.random_affine bit for bit."""
+per-image draws, shape/dtype/device, the parse errors, to_spec, harness.engine.warp's conventions, and
+ContinuousAffine, mnist8k's own op, which is harness.engine.warp.random_affine bit for bit."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms.v2 import InterpolationMode
 
-from harness.augment import Augment, affine, random_affine
-from harness.augmentations import SIZE, AugmentError, Pipeline, parse
+from harness.engine.augmentations import SIZE, AugmentError, Pipeline, parse
+from harness.engine.warp import Augment, affine, random_affine
 
 N = 6
 START = [[0, 0], [27, 0], [27, 27], [0, 27]]  # RandomPerspective's corners of a 28x28 image
@@ -21,8 +22,9 @@ START = [[0, 0], [27, 0], [27, 27], [0, 27]]  # RandomPerspective's corners of a
 
 def strokes(points, width: float = 1.6) -> torch.Tensor:
     """A 28x28 image of anti-aliased line segments through the points (x, y), like a pen digit."""
-    yy, xx = torch.meshgrid(torch.arange(28.0, dtype=torch.float64),
-                            torch.arange(28.0, dtype=torch.float64), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(28.0, dtype=torch.float64), torch.arange(28.0, dtype=torch.float64), indexing="ij"
+    )
     img = torch.zeros(28, 28, dtype=torch.float64)
     for (x0, y0), (x1, y1) in zip(points[:-1], points[1:]):
         dx, dy = x1 - x0, y1 - y0
@@ -37,11 +39,12 @@ def digits(n: int = N, seed: int = 0) -> torch.Tensor:
     edges (smooth noise over the frame; a stroke off two sides), so fill and borders are tested."""
     g = torch.Generator().manual_seed(seed)
     out = []
-    for i in range(n - 2):
+    for _ in range(n - 2):
         out.append(strokes((torch.rand(4, 2, generator=g, dtype=torch.float64) * 16 + 6).tolist()))
     noise = torch.rand(1, 1, 6, 6, generator=g, dtype=torch.float64)
-    out.append(torch.nn.functional.interpolate(noise, size=(28, 28), mode="bicubic",
-                                               align_corners=False).clamp(0, 1)[0, 0])
+    out.append(
+        torch.nn.functional.interpolate(noise, size=(28, 28), mode="bicubic", align_corners=False).clamp(0, 1)[0, 0]
+    )
     out.append(strokes([(-2.0, 4.0), (14.0, 12.0), (30.0, 25.0)]))
     return torch.stack(out)[:, None].float()
 
@@ -68,7 +71,7 @@ def per_image(x, params, fn) -> torch.Tensor:
 def assert_matches(out, expected, mode: str) -> None:
     if mode == "bilinear":
         # The same grid_sample on grids that differ in the last bits: ours comes from affine_grid
-        # with float32 trigonometry (as harness.augment does), torchvision's from float64 Python
+        # with float32 trigonometry (as harness.engine.warp does), torchvision's from float64 Python
         # math and its own grid code. Measured: at most 3.6e-6 over 5 seeds.
         torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     else:
@@ -88,8 +91,11 @@ def assert_matches(out, expected, mode: str) -> None:
 def test_random_rotation_matches_F_rotate(mode, fill):
     x = digits()
     _, params, out = draw_apply(dict(name="RandomRotation", degrees=40, interpolation=mode, fill=fill), x)
-    expected = per_image(x, params, lambda im, p: TF.rotate(
-        im, angle=p["angle"].item(), interpolation=InterpolationMode(mode), fill=fill))
+    expected = per_image(
+        x,
+        params,
+        lambda im, p: TF.rotate(im, angle=p["angle"].item(), interpolation=InterpolationMode(mode), fill=fill),
+    )
     assert_matches(out, expected, mode)
 
 
@@ -97,14 +103,30 @@ def test_random_rotation_matches_F_rotate(mode, fill):
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
 def test_random_affine_matches_F_affine(mode, fill):
     x = digits()
-    spec = dict(name="RandomAffine", degrees=25, translate=(0.1, 0.2), scale=(0.8, 1.2),
-                shear=(-10, 10, -5, 5), interpolation=mode, fill=fill)
+    spec = dict(
+        name="RandomAffine",
+        degrees=25,
+        translate=(0.1, 0.2),
+        scale=(0.8, 1.2),
+        shear=(-10, 10, -5, 5),
+        interpolation=mode,
+        fill=fill,
+    )
     _, params, out = draw_apply(spec, x)
     assert torch.equal(params["translate"], params["translate"].round())  # whole pixels, as torchvision
-    expected = per_image(x, params, lambda im, p: TF.affine(
-        im, angle=p["angle"].item(), translate=[int(t) for t in p["translate"].tolist()],
-        scale=p["scale"].item(), shear=p["shear"].tolist(), interpolation=InterpolationMode(mode),
-        fill=fill))
+    expected = per_image(
+        x,
+        params,
+        lambda im, p: TF.affine(
+            im,
+            angle=p["angle"].item(),
+            translate=[int(t) for t in p["translate"].tolist()],
+            scale=p["scale"].item(),
+            shear=p["shear"].tolist(),
+            interpolation=InterpolationMode(mode),
+            fill=fill,
+        ),
+    )
     assert_matches(out, expected, mode)
 
 
@@ -112,9 +134,20 @@ def test_random_affine_matches_F_affine(mode, fill):
 def test_random_resized_crop_matches_F_resized_crop(mode):
     x = digits()
     _, params, out = draw_apply(dict(name="RandomResizedCrop", size=28, interpolation=mode), x)
-    expected = per_image(x, params, lambda im, p: TF.resized_crop(
-        im, p["top"].item(), p["left"].item(), p["height"].item(), p["width"].item(), [28, 28],
-        interpolation=InterpolationMode(mode), antialias=True))
+    expected = per_image(
+        x,
+        params,
+        lambda im, p: TF.resized_crop(
+            im,
+            p["top"].item(),
+            p["left"].item(),
+            p["height"].item(),
+            p["width"].item(),
+            [28, 28],
+            interpolation=InterpolationMode(mode),
+            antialias=True,
+        ),
+    )
     if mode == "bilinear":
         # grid_sample at interpolate()'s source points vs interpolate itself (antialiased, which
         # for enlarging is the same triangle filter): measured max 1.3e-6.
@@ -123,17 +156,23 @@ def test_random_resized_crop_matches_F_resized_crop(mode):
         assert torch.equal(out, expected)  # integer source pixels: exact
 
 
-@pytest.mark.parametrize("crop, resize, mode", [
-    (20, 28, "bilinear"), ((18, 24), (28, 28), "nearest"), (33, [28], "bilinear"),  # 33: pads, then shrinks
-])
+@pytest.mark.parametrize(
+    "crop, resize, mode",
+    [
+        (20, 28, "bilinear"),
+        ((18, 24), (28, 28), "nearest"),
+        (33, [28], "bilinear"),  # 33: pads, then shrinks
+    ],
+)
 def test_center_crop_then_resize_matches_F_center_crop_and_F_resize(crop, resize, mode):
     x = digits()
     pipe = parse([dict(name="CenterCrop", size=crop), dict(name="Resize", size=resize, interpolation=mode)])
     out = pipe(x, gen(0))
     crop_list = [crop] if isinstance(crop, int) else list(crop)
     resize_list = [resize] if isinstance(resize, int) else list(resize)
-    expected = torch.stack([TF.resize(TF.center_crop(im, crop_list), resize_list,
-                                      interpolation=InterpolationMode(mode)) for im in x])
+    expected = torch.stack(
+        [TF.resize(TF.center_crop(im, crop_list), resize_list, interpolation=InterpolationMode(mode)) for im in x]
+    )
     assert torch.equal(out, expected)  # the same slicing and the same interpolate call: exact
 
 
@@ -141,9 +180,22 @@ def test_random_erasing_matches_F_erase():
     x = digits()
     _, params, out = draw_apply(dict(name="RandomErasing", p=0.7, scale=(0.02, 0.3), value=0.5), x, seed=1)
     assert 0 < int(params["applied"].sum()) < N  # both branches are exercised
-    expected = per_image(x, params, lambda im, p: TF.erase(
-        im, p["top"].item(), p["left"].item(), p["height"].item(), p["width"].item(),
-        torch.tensor([0.5])[:, None, None]) if p["applied"] else im)
+    expected = per_image(
+        x,
+        params,
+        lambda im, p: (
+            TF.erase(
+                im,
+                p["top"].item(),
+                p["left"].item(),
+                p["height"].item(),
+                p["width"].item(),
+                torch.tensor([0.5])[:, None, None],
+            )
+            if p["applied"]
+            else im
+        ),
+    )
     assert torch.equal(out, expected)
 
 
@@ -154,16 +206,26 @@ def test_random_perspective_matches_F_perspective(mode, fill):
     spec = dict(name="RandomPerspective", distortion_scale=0.6, p=1.0, interpolation=mode, fill=fill)
     _, params, out = draw_apply(spec, x)
     # torchvision solves for the coefficients itself from the corners: a check of ours too.
-    expected = per_image(x, params, lambda im, p: TF.perspective(
-        im, START, p["endpoints"].tolist(), interpolation=InterpolationMode(mode), fill=fill))
+    expected = per_image(
+        x,
+        params,
+        lambda im, p: TF.perspective(
+            im, START, p["endpoints"].tolist(), interpolation=InterpolationMode(mode), fill=fill
+        ),
+    )
     # Torchvision's grid formula, batched; the coefficients solved in float64 and rounded to
     # float32 as there: measured max 0 (bit-identical); 1e-6 allows a last-bit coefficient.
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("spec", [
-    dict(brightness=0.5, contrast=0.6), dict(brightness=(0.3, 1.7)), dict(contrast=0.9),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        dict(brightness=0.5, contrast=0.6),
+        dict(brightness=(0.3, 1.7)),
+        dict(contrast=0.9),
+    ],
+)
 def test_color_jitter_matches_F_adjust_brightness_and_contrast(spec):
     x = digits()
     _, params, out = draw_apply(dict(name="ColorJitter", **spec), x)
@@ -194,19 +256,47 @@ def test_gaussian_blur_matches_F_gaussian_blur(kernel_size):
 
 def test_random_apply_applies_its_transforms_to_the_drawn_images_only():
     x = digits()
-    spec = dict(name="RandomApply", p=0.5, transforms=[
-        dict(name="RandomAffine", degrees=0, shear=10, interpolation="bilinear"),
-        dict(name="RandomErasing", p=1.0, value=0.25)])
+    spec = dict(
+        name="RandomApply",
+        p=0.5,
+        transforms=[
+            dict(name="RandomAffine", degrees=0, shear=10, interpolation="bilinear"),
+            dict(name="RandomErasing", p=1.0, value=0.25),
+        ],
+    )
     op, params, out = draw_apply(spec, x, seed=0)
     applied = params["applied"]
     assert 0 < int(applied.sum()) < N
     shear, erase = params["inner"]
-    inner = per_image(x, shear, lambda im, p: TF.affine(
-        im, angle=p["angle"].item(), translate=[0, 0], scale=p["scale"].item(),
-        shear=p["shear"].tolist(), interpolation=InterpolationMode.BILINEAR, fill=0.0))
-    inner = per_image(inner, erase, lambda im, p: TF.erase(
-        im, p["top"].item(), p["left"].item(), p["height"].item(), p["width"].item(),
-        torch.tensor([0.25])[:, None, None]) if p["applied"] else im)
+    inner = per_image(
+        x,
+        shear,
+        lambda im, p: TF.affine(
+            im,
+            angle=p["angle"].item(),
+            translate=[0, 0],
+            scale=p["scale"].item(),
+            shear=p["shear"].tolist(),
+            interpolation=InterpolationMode.BILINEAR,
+            fill=0.0,
+        ),
+    )
+    inner = per_image(
+        inner,
+        erase,
+        lambda im, p: (
+            TF.erase(
+                im,
+                p["top"].item(),
+                p["left"].item(),
+                p["height"].item(),
+                p["width"].item(),
+                torch.tensor([0.25])[:, None, None],
+            )
+            if p["applied"]
+            else im
+        ),
+    )
     torch.testing.assert_close(out[applied], inner[applied], atol=1e-5, rtol=0)
     assert torch.equal(out[~applied], x[~applied])
 
@@ -259,7 +349,8 @@ FULL = [
     dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=1 / 255),
     dict(name="RandomApply", p=0.5, transforms=[dict(name="RandomAffine", degrees=0, shear=10)]),
     dict(name="RandomResizedCrop", size=28, scale=(0.7, 1.0)),
-    dict(name="CenterCrop", size=24), dict(name="Resize", size=28),
+    dict(name="CenterCrop", size=24),
+    dict(name="Resize", size=28),
     dict(name="RandomPerspective", distortion_scale=0.3, p=0.3),
     dict(name="ColorJitter", brightness=0.2, contrast=0.2),
     dict(name="GaussianBlur", kernel_size=3, sigma=(0.1, 1.0)),
@@ -276,8 +367,10 @@ def test_same_seed_same_output_other_seed_other_output():
     assert torch.equal(a, pipe.apply(x, pipe.draw(N, gen(7), "cpu")))
 
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -315,12 +408,13 @@ def params_to(params, device):
 def test_draws_are_valid_crops_corners_and_fallbacks():
     n = 2000
     crop = op_of(dict(name="RandomResizedCrop", size=28)).draw(n, gen(0), "cpu", SIZE)
-    t, l, h, w = crop["top"], crop["left"], crop["height"], crop["width"]
-    assert bool(((t >= 0) & (l >= 0) & (h >= 1) & (w >= 1) & (t + h <= 28) & (l + w <= 28)).all())
+    t, left, h, w = crop["top"], crop["left"], crop["height"], crop["width"]
+    assert bool(((t >= 0) & (left >= 0) & (h >= 1) & (w >= 1) & (t + h <= 28) & (left + w <= 28)).all())
     assert len(set(t.tolist())) > 10 and len(set(w.tolist())) > 10
     # No try can fit: torchvision falls back to the central crop within the ratio range.
     crop = op_of(dict(name="RandomResizedCrop", size=28, scale=(2.0, 3.0), ratio=(2.0, 3.0))).draw(
-        5, gen(0), "cpu", SIZE)
+        5, gen(0), "cpu", SIZE
+    )
     assert crop["width"].tolist() == [28] * 5 and crop["height"].tolist() == [14] * 5
     assert crop["top"].tolist() == [7] * 5 and crop["left"].tolist() == [0] * 5
     # RandomErasing's fallback is to erase nothing.
@@ -346,18 +440,21 @@ def test_empty_spec_is_the_identity():
 
 
 def test_torchvision_argument_forms_are_accepted_and_recorded_canonically():
-    pipe = parse([
-        dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=(0,)),
-        dict(name="RandomRotation", degrees=7, interpolation=InterpolationMode.BILINEAR),
-        dict(name="RandomAffine", degrees=[0, 5], translate=[0.1, 0.05], scale=None, shear=10),
-        dict(name="RandomAffine", degrees=0, shear=(-5, 5)),
-        dict(name="RandomAffine", degrees=0, shear=[-5, 5, -2, 2], fill=None),
-        dict(name="RandomResizedCrop", size=[28]),
-        dict(name="CenterCrop", size=[20]), dict(name="Resize", size=28, antialias=None),
-        dict(name="ColorJitter", brightness=0.5, contrast=(0.8, 1.2), saturation=0, hue=0.0),
-        dict(name="GaussianBlur", kernel_size=[3], sigma=0.5),
-        dict(name="RandomErasing", value=(0,), inplace=False),
-    ])
+    pipe = parse(
+        [
+            dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=(0,)),
+            dict(name="RandomRotation", degrees=7, interpolation=InterpolationMode.BILINEAR),
+            dict(name="RandomAffine", degrees=[0, 5], translate=[0.1, 0.05], scale=None, shear=10),
+            dict(name="RandomAffine", degrees=0, shear=(-5, 5)),
+            dict(name="RandomAffine", degrees=0, shear=[-5, 5, -2, 2], fill=None),
+            dict(name="RandomResizedCrop", size=[28]),
+            dict(name="CenterCrop", size=[20]),
+            dict(name="Resize", size=28, antialias=None),
+            dict(name="ColorJitter", brightness=0.5, contrast=(0.8, 1.2), saturation=0, hue=0.0),
+            dict(name="GaussianBlur", kernel_size=[3], sigma=0.5),
+            dict(name="RandomErasing", value=(0,), inplace=False),
+        ]
+    )
     spec = pipe.to_spec()
     assert spec[0] == dict(name="RandomRotation", degrees=[-7.0, 7.0], interpolation="nearest", fill=0.0)
     assert spec[1]["degrees"] == [-7.0, 7.0] and spec[1]["interpolation"] == "bilinear"
@@ -378,16 +475,29 @@ def test_to_spec_round_trips_through_json():
     again = parse(json.loads(json.dumps(spec)))
     assert again == pipe and again.to_spec() == spec
     assert parse(pipe.to_spec()).to_spec() == pipe.to_spec()
-    assert spec[1] == dict(name="RandomApply", transforms=[dict(
-        name="RandomAffine", degrees=[0.0, 0.0], translate=[0.0, 0.0], scale=[1.0, 1.0],
-        shear=[-10.0, 10.0, 0.0, 0.0], interpolation="nearest", fill=0.0)], p=0.5)
+    assert spec[1] == dict(
+        name="RandomApply",
+        transforms=[
+            dict(
+                name="RandomAffine",
+                degrees=[0.0, 0.0],
+                translate=[0.0, 0.0],
+                scale=[1.0, 1.0],
+                shear=[-10.0, 10.0, 0.0, 0.0],
+                interpolation="nearest",
+                fill=0.0,
+            )
+        ],
+        p=0.5,
+    )
 
 
 def test_the_brief_example_message():
     with pytest.raises(AugmentError) as e:
         parse([dict(name="RandomErasing"), dict(name="RandomRotation", degrees=(-7.0, 7.0, 3.0))])
     assert e.value.problems == [
-        "augment[1].degrees = (-7.0, 7.0, 3.0) must be a number d (meaning (-d, d)) or a pair (lo, hi)"]
+        "augment[1].degrees = (-7.0, 7.0, 3.0) must be a number d (meaning (-d, d)) or a pair (lo, hi)"
+    ]
 
 
 def test_every_problem_is_reported_at_once_with_its_path():
@@ -412,8 +522,7 @@ def test_every_problem_is_reported_at_once_with_its_path():
         "augment[1].degree is not an argument of RandomRotation; did you mean 'degrees'? "
         "(RandomRotation takes degrees, interpolation, expand, center, fill)",
         "augment[1].degrees is missing",
-        "augment[2].degrees = -3 must be a number d (meaning (-d, d)) or a pair (lo, hi); "
-        "a single number must be >= 0",
+        "augment[2].degrees = -3 must be a number d (meaning (-d, d)) or a pair (lo, hi); a single number must be >= 0",
         "augment[2].translate = (0.1, 2) must be a pair (a, b) of fractions in [0, 1]",
         "augment[2].shear = (1, 2, 3) must be a number s",
         "augment[3].p = 1.5 must be a probability in [0, 1]",
@@ -435,13 +544,18 @@ def test_every_problem_is_reported_at_once_with_its_path():
 
 
 def test_sizes_must_come_back_to_28():
-    with pytest.raises(AugmentError, match=r"augment: the output would be 20x20 \(after augment\[1\], "
-                                           r"CenterCrop\), not the 28x28 the model takes"):
+    with pytest.raises(
+        AugmentError,
+        match=r"augment: the output would be 20x20 \(after augment\[1\], "
+        r"CenterCrop\), not the 28x28 the model takes",
+    ):
         parse([dict(name="RandomRotation", degrees=5), dict(name="CenterCrop", size=20)])
-    with pytest.raises(AugmentError, match=r"augment\[0\]: its transforms change the size from 28x28 "
-                                           r"to 20x20; inside RandomApply they must keep it"):
-        parse([dict(name="RandomApply", transforms=[dict(name="CenterCrop", size=20)]),
-               dict(name="Resize", size=28)])
+    with pytest.raises(
+        AugmentError,
+        match=r"augment\[0\]: its transforms change the size from 28x28 "
+        r"to 20x20; inside RandomApply they must keep it",
+    ):
+        parse([dict(name="RandomApply", transforms=[dict(name="CenterCrop", size=20)]), dict(name="Resize", size=28)])
     with pytest.raises(AugmentError, match=r"augment\[1\]: RandomResizedCrop gets a 32x32 image here"):
         parse([dict(name="Resize", size=32), dict(name="RandomResizedCrop", size=28)])
     with pytest.raises(AugmentError, match=r"is not an op here: the list itself is the composition"):
@@ -453,7 +567,7 @@ def test_sizes_must_come_back_to_28():
 
 
 # ---------------------------------------------------------------------------------------------
-# harness.augment: its conventions against torchvision's, and where RandomAffine reproduces it
+# harness.engine.warp: its conventions against torchvision's, and where RandomAffine reproduces it
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -464,8 +578,9 @@ def test_random_affine_without_shift_is_bit_identical_to_harness_random_affine(r
     old = random_affine(x, Augment(rotate=rotate, translate=0.0, scale=scale), g_old)
     # fill=None: the harness pads with zeros and no more (torchvision's fill=0 also darkens the
     # border by the share of each sample that fell outside, see below).
-    new = parse([dict(name="RandomAffine", degrees=rotate, translate=(0, 0), scale=scale,
-                      interpolation="bilinear", fill=None)])(x, g_new)
+    new = parse(
+        [dict(name="RandomAffine", degrees=rotate, translate=(0, 0), scale=scale, interpolation="bilinear", fill=None)]
+    )(x, g_new)
     assert torch.equal(old, new)
     assert torch.equal(g_old.get_state(), g_new.get_state())  # the same draws, in the same order
 
@@ -478,24 +593,52 @@ def test_harness_affine_is_F_affine_with_opposite_angle_and_a_shift_before_the_t
     # turns anticlockwise (F.rotate's sign, F.affine's opposite) and the shift acts on the input,
     # before the turn and zoom: in F.affine's terms, translate = -zoom * R(-angle) * shift * 28 px.
     r = math.radians(angle)
-    turn_back = zoom * torch.tensor([[math.cos(r), math.sin(r)], [-math.sin(r), math.cos(r)]],
-                                    dtype=torch.float64)
+    turn_back = zoom * torch.tensor([[math.cos(r), math.sin(r)], [-math.sin(r), math.cos(r)]], dtype=torch.float64)
     translate = (-(turn_back @ shift.double()) * 28).tolist()  # (-2.58, 2.73): not whole pixels
-    same = torch.stack([TF.affine(im, angle=-angle, translate=translate, scale=zoom, shear=[0.0, 0.0],
-                                  interpolation=InterpolationMode.BILINEAR, fill=None) for im in x])
+    same = torch.stack(
+        [
+            TF.affine(
+                im,
+                angle=-angle,
+                translate=translate,
+                scale=zoom,
+                shear=[0.0, 0.0],
+                interpolation=InterpolationMode.BILINEAR,
+                fill=None,
+            )
+            for im in x
+        ]
+    )
     torch.testing.assert_close(old, same, atol=1e-5, rtol=0)  # measured max 1.8e-6
-    naive = torch.stack([TF.affine(im, angle=angle, translate=[2.8, -1.4], scale=zoom, shear=[0.0, 0.0],
-                                   interpolation=InterpolationMode.BILINEAR, fill=None) for im in x])
+    naive = torch.stack(
+        [
+            TF.affine(
+                im,
+                angle=angle,
+                translate=[2.8, -1.4],
+                scale=zoom,
+                shear=[0.0, 0.0],
+                interpolation=InterpolationMode.BILINEAR,
+                fill=None,
+            )
+            for im in x
+        ]
+    )
     assert (old - naive).abs().max() > 0.5
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("rotate, translate, scale", [
-    (8.0, 0.08, (0.92, 1.08)),  # model3's and model4's recipes
-    (6.0, 0.05, (1.0, 1.0)),  # model5's
-    (0.0, 0.1, (1.0, 1.0)), (30.0, 0.0, (0.8, 1.2)), (0.0, 0.0, (0.9, 0.9)),
-])
+@pytest.mark.parametrize(
+    "rotate, translate, scale",
+    [
+        (8.0, 0.08, (0.92, 1.08)),  # model3's and model4's recipes
+        (6.0, 0.05, (1.0, 1.0)),  # model5's
+        (0.0, 0.1, (1.0, 1.0)),
+        (30.0, 0.0, (0.8, 1.2)),
+        (0.0, 0.0, (0.9, 0.9)),
+    ],
+)
 def test_continuous_affine_is_harness_random_affine_bit_for_bit(rotate, translate, scale, dtype, device):
     x = digits(32, seed=3).to(device, dtype)
     old_aug = Augment(rotate=rotate, translate=translate, scale=scale)
@@ -532,8 +675,7 @@ def test_continuous_affine_off_draws_nothing_and_reads_like_the_other_ops():
 def test_torchvision_semantics_keep_random_affine_from_reproducing_shifted_harness_runs():
     """Why the committed recipes (translate > 0, fill left at torchvision's 0) cannot be reproduced."""
     x = digits(32, seed=3)
-    spec = dict(name="RandomAffine", degrees=8.0, translate=(0.08, 0.08), scale=(0.92, 1.08),
-                interpolation="bilinear")
+    spec = dict(name="RandomAffine", degrees=8.0, translate=(0.08, 0.08), scale=(0.92, 1.08), interpolation="bilinear")
     params = op_of(spec).draw(len(x), gen(5), "cpu", SIZE)
     # 1. torchvision shifts by whole pixels after the turn; the harness by U(-t, t) * 28 before it.
     assert torch.equal(params["translate"], params["translate"].round())

@@ -5,6 +5,7 @@ Selected with `pytest -m benchmark -p no:xdist` (pytest-benchmark turns itself o
 xdist). Inputs are random pixels: speed does not depend on what the digits show. Each timed
 call crosses the wire to the runner once, so it carries many passes to keep the wire's share small.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import trial
-from harness.data import MNIST
-from harness.recipe import Recipe, RecipeError
+from harness.engine.data import MNIST
+from harness.engine.recipe import Recipe, RecipeError
+from harness.judge import trial
 
 pytestmark = pytest.mark.benchmark
 
@@ -41,9 +42,14 @@ def test_inference_latency(benchmark, candidate: str, batch: int, built, gate):
     repeat = max(1, INFER_IMAGES // batch)
     shape = benchmark.pedantic(trial.infer, args=(built, batch, repeat), rounds=5, warmup_rounds=1)
     assert shape == (batch, 10)
-    benchmark.extra_info.update(candidate=candidate, params=built.budget.total, batch=batch,
-                                passes_per_round=repeat, device=built.runner.settings.device,
-                                threads=built.runner.settings.threads)
+    benchmark.extra_info.update(
+        candidate=candidate,
+        params=built.budget.total,
+        batch=batch,
+        passes_per_round=repeat,
+        device=built.runner.settings.device,
+        threads=built.runner.settings.threads,
+    )
     if benchmark.stats is not None:
         benchmark.extra_info["images_per_s"] = round(batch * repeat / benchmark.stats.stats.mean, 1)
 
@@ -56,10 +62,14 @@ def test_training_throughput(benchmark, candidate: str, built, gate):
         pytest.skip(f"{candidate}: {e}")
     bs = recipe.batch_size
     g = torch.Generator().manual_seed(0)
-    data = MNIST(torch.randint(0, 256, (TRAIN_STEPS * bs, 28, 28), dtype=torch.uint8, generator=g),
-                 torch.randint(0, 10, (TRAIN_STEPS * bs,), generator=g),
-                 torch.randint(0, 256, (10, 28, 28), dtype=torch.uint8, generator=g),
-                 torch.randint(0, 10, (10,), generator=g), Path("/nonexistent"), "random pixels")
+    data = MNIST(
+        torch.randint(0, 256, (TRAIN_STEPS * bs, 28, 28), dtype=torch.uint8, generator=g),
+        torch.randint(0, 10, (TRAIN_STEPS * bs,), generator=g),
+        torch.randint(0, 256, (10, 28, 28), dtype=torch.uint8, generator=g),
+        torch.randint(0, 10, (10,), generator=g),
+        Path("/nonexistent"),
+        "random pixels",
+    )
 
     def steps():
         # The gate's own path: one epoch of TRAIN_STEPS steps in the runner, scored by the judge.
@@ -67,8 +77,14 @@ def test_training_throughput(benchmark, candidate: str, built, gate):
 
     result = benchmark.pedantic(steps, rounds=TRAIN_ROUNDS, warmup_rounds=1, iterations=1)
     assert result.status == "completed", result.error
-    benchmark.extra_info.update(candidate=candidate, params=built.budget.total, batch=bs, steps=TRAIN_STEPS,
-                                augment=recipe.augment.enabled, device=built.runner.settings.device,
-                                threads=built.runner.settings.threads)
+    benchmark.extra_info.update(
+        candidate=candidate,
+        params=built.budget.total,
+        batch=bs,
+        steps=TRAIN_STEPS,
+        augment=recipe.augment.enabled,
+        device=built.runner.settings.device,
+        threads=built.runner.settings.threads,
+    )
     if benchmark.stats is not None:
         benchmark.extra_info["images_per_s"] = round(TRAIN_STEPS * bs / benchmark.stats.stats.mean, 1)

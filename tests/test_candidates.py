@@ -1,17 +1,17 @@
 """Every candidate in models/, as timm tests every registered model: it passes vetting,
 builds in a runner, gives an N x 10 output, every parameter gets a gradient, its recipe is
 valid, and a claim implies it fits the budget."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import candidates
 import pytest
 
-from harness import catalog, trial
-from harness.recipe import Recipe
-from harness.rules import Rules
-
-import candidates
+from harness.engine.recipe import Recipe
+from harness.judge import catalog, trial
+from harness.judge.rules import Rules
 
 ENTRIES = catalog.scan(catalog.REPO_MODELS)
 

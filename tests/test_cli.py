@@ -1,5 +1,6 @@
 """The command line's exit codes and messages, the result files it writes, and resuming a
 checkpointed run to the same numbers as an uninterrupted one."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,22 +13,28 @@ import sys
 import time
 from pathlib import Path
 
+import candidates
 import pytest
 import torch
 import torch.nn as nn
 
-from harness import anatomy, engine
-from harness.__main__ import main
-from harness.data import MNIST, DataError, load
-from harness.engine import TrainingInterrupted
-from harness.records import EpochRow, RunResult
-from harness.probe import materialise
-from harness.progress import ProgressHooks, format_epoch_log
-from harness.recipe import Recipe
-from harness.results import (CheckpointError, load_checkpoint, load_records, run_record, save_checkpoint,
-                             write_json)
-
-import candidates
+from harness.cli.main import main
+from harness.engine import loop
+from harness.engine.checks import materialise
+from harness.engine.data import MNIST, DataError, load
+from harness.engine.loop import TrainingInterrupted
+from harness.engine.recipe import Recipe
+from harness.records.progress import ProgressHooks, format_epoch_log
+from harness.records.schema import EpochRow, RunResult
+from harness.records.store import (
+    CheckpointError,
+    load_checkpoint,
+    load_records,
+    run_record,
+    save_checkpoint,
+    write_json,
+)
+from harness.runner import anatomy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +49,9 @@ def mnist() -> MNIST:
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_one_error_line(done: subprocess.CompletedProcess, code: int, *needles: str) -> str:
@@ -62,6 +70,7 @@ def row_numbers(row) -> dict:
 
 
 # ---------------------------------------------------------------- commands
+
 
 def test_list_shows_model1_with_its_parameter_count():
     done = cli("list", "--candidates", "model1,model3")
@@ -111,8 +120,9 @@ def test_unknown_candidate_is_named():
 
 
 def test_too_many_epochs_names_the_field(tmp_path):
-    assert_one_error_line(cli("train", "model1", "--epochs", "16", "--json", str(tmp_path / "r.json")),
-                          2, "'epochs'", "16")
+    assert_one_error_line(
+        cli("train", "model1", "--epochs", "16", "--json", str(tmp_path / "r.json")), 2, "'epochs'", "16"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -128,8 +138,14 @@ def test_sigterm_saves_finished_epochs_and_resume_completes(tmp_path, mnist, cap
     out = tmp_path / "r.json"
     args = ["train", "model1", "--limit-train", "512", "--epochs", "2", "--json", str(out), "--quiet"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ckpt = tmp_path / "r.ckpt"
     deadline = time.monotonic() + 90
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -155,8 +171,9 @@ def test_sigterm_saves_finished_epochs_and_resume_completes(tmp_path, mnist, cap
     assert done.returncode == 0, done.stderr
     final = json.loads(out.read_text())["result"]
     assert final["status"] == "completed" and [r["epoch"] for r in final["epochs"]] == [1, 2]
-    assert [row_numbers(r) for r in final["epochs"][:len(partial["epochs"])]] == \
-        [row_numbers(r) for r in partial["epochs"]]
+    assert [row_numbers(r) for r in final["epochs"][: len(partial["epochs"])]] == [
+        row_numbers(r) for r in partial["epochs"]
+    ]
     assert not ckpt.exists() and (tmp_path / "r.pt").exists()
 
 
@@ -187,14 +204,27 @@ def test_diverged_run_keeps_its_record_and_fails(tmp_path, mnist, capsys):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "nan_when_training.py").write_text(NAN_WHEN_TRAINING)
     out = tmp_path / "r.json"
-    code = main(["train", "nan_when_training", "--models-dir", str(tmp_path / "models"), "--limit-train", "256",
-                 "--json", str(out), "--quiet"])
+    code = main(
+        [
+            "train",
+            "nan_when_training",
+            "--models-dir",
+            str(tmp_path / "models"),
+            "--limit-train",
+            "256",
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
     # Without bubblewrap a NOT SANDBOXED warning comes first; the error is still one line.
-    err = [line for line in capsys.readouterr().err.strip().splitlines()
-           if not line.startswith("warning: NOT SANDBOXED")]
+    err = [
+        line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning: NOT SANDBOXED")
+    ]
     assert code == 1
-    assert len(err) == 1 and err[0].startswith("error: nan_when_training seed 0 diverged: non-finite loss "
-                                               "at epoch 1, step 1"), err
+    assert len(err) == 1 and err[0].startswith(
+        "error: nan_when_training seed 0 diverged: non-finite loss at epoch 1, step 1"
+    ), err
     result = json.loads(out.read_text())["result"]
     assert result["status"] == "diverged" and result["epochs"] == []
     assert "diverged" in (tmp_path / "r.log").read_text()
@@ -203,10 +233,16 @@ def test_diverged_run_keeps_its_record_and_fails(tmp_path, mnist, capsys):
 
 # ---------------------------------------------------------------- resume, in process
 
+
 def small(data: MNIST, train: int, test: int) -> MNIST:
     """Fewer test images make every epoch's evaluation cheap; the numbers stay comparable."""
-    return dataclasses.replace(data, train_images=data.train_images[:train], train_labels=data.train_labels[:train],
-                               test_images=data.test_images[:test], test_labels=data.test_labels[:test])
+    return dataclasses.replace(
+        data,
+        train_images=data.train_images[:train],
+        train_labels=data.train_labels[:train],
+        test_images=data.test_images[:test],
+        test_labels=data.test_labels[:test],
+    )
 
 
 class StopAtEpoch:
@@ -229,8 +265,15 @@ class SmallNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                                  nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 3),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(16, 10)
 
     def forward(self, x):
@@ -240,28 +283,41 @@ class SmallNet(nn.Module):
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, mnist):
     data = small(mnist, 1024, 1000)
     # A schedule that steps per batch and augmentation, so every saved state matters.
-    recipe = Recipe.from_dict(dict(
-        epochs=3, ema=0.9, optimizer=dict(name="SGD", lr=0.05, momentum=0.9), schedule=dict(name="OneCycleLR"),
-        augment=[dict(name="ContinuousAffine", degrees=10, translate=0.1, scale=(0.9, 1.1))]))
+    recipe = Recipe.from_dict(
+        dict(
+            epochs=3,
+            ema=0.9,
+            optimizer=dict(name="SGD", lr=0.05, momentum=0.9),
+            schedule=dict(name="OneCycleLR"),
+            augment=[dict(name="ContinuousAffine", degrees=10, translate=0.1, scale=(0.9, 1.1))],
+        )
+    )
     key = {"candidate": "model1", "seed": 3, "recipe": recipe.to_dict(), "limit_train": None, "device": "cpu"}
     path = tmp_path / "run.ckpt"
 
     def fresh():
-        model = engine.build(SmallNet, 3)
+        model = loop.build(SmallNet, 3)
         materialise(model)
         return model
 
     whole_model = fresh()
-    whole = engine.train(whole_model, recipe, data, 3, "cpu", name="model1")
+    whole = loop.train(whole_model, recipe, data, 3, "cpu", name="model1")
 
     with pytest.raises(TrainingInterrupted) as stopped:
-        engine.train(fresh(), recipe, data, 3, "cpu", name="model1", hooks=StopAtEpoch(3),
-                     checkpoint=lambda state: save_checkpoint(path, key, state))
+        loop.train(
+            fresh(),
+            recipe,
+            data,
+            3,
+            "cpu",
+            name="model1",
+            hooks=StopAtEpoch(3),
+            checkpoint=lambda state: save_checkpoint(path, key, state),
+        )
     assert stopped.value.result.status == "interrupted" and len(stopped.value.result.epochs) == 2
 
     resumed_model = fresh()
-    resumed = engine.train(resumed_model, recipe, data, 3, "cpu", name="model1",
-                           resume=load_checkpoint(path, key))
+    resumed = loop.train(resumed_model, recipe, data, 3, "cpu", name="model1", resume=load_checkpoint(path, key))
     assert resumed.status == "completed"
     assert [row_numbers(r) for r in resumed.epochs] == [row_numbers(r) for r in whole.epochs]
     for (name, a), b in zip(whole_model.state_dict().items(), resumed_model.state_dict().values()):
@@ -270,7 +326,9 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, mnist):
     with pytest.raises(CheckpointError, match="seed 3 there, 4 here"):
         load_checkpoint(path, dict(key, seed=4))
     with pytest.raises(CheckpointError, match="augment"):
-        load_checkpoint(path, dict(key, recipe=recipe.replace(augment=[dict(name="ContinuousAffine", degrees=5)]).to_dict()))
+        load_checkpoint(
+            path, dict(key, recipe=recipe.replace(augment=[dict(name="ContinuousAffine", degrees=5)]).to_dict())
+        )
 
 
 def test_missing_or_damaged_checkpoint_is_a_clear_error(tmp_path):
@@ -284,11 +342,33 @@ def test_missing_or_damaged_checkpoint_is_a_clear_error(tmp_path):
 
 # ---------------------------------------------------------------- result files
 
+
 def a_result(**changes) -> RunResult:
-    row = EpochRow(epoch=1, train_loss=0.5, train_acc=90.0, test_loss=0.2, test_acc=95.0,
-                   test_correct=9500, test_total=10000, lr=0.01, seconds=1.0)
-    return dataclasses.replace(RunResult(candidate="m", params=100, seed=0, device="cpu", torch="x",
-                                         threads=1, recipe={}, epochs=[row], status="completed"), **changes)
+    row = EpochRow(
+        epoch=1,
+        train_loss=0.5,
+        train_acc=90.0,
+        test_loss=0.2,
+        test_acc=95.0,
+        test_correct=9500,
+        test_total=10000,
+        lr=0.01,
+        seconds=1.0,
+    )
+    return dataclasses.replace(
+        RunResult(
+            candidate="m",
+            params=100,
+            seed=0,
+            device="cpu",
+            torch="x",
+            threads=1,
+            recipe={},
+            epochs=[row],
+            status="completed",
+        ),
+        **changes,
+    )
 
 
 def test_load_records_skips_damaged_files_with_a_warning(tmp_path):
@@ -310,8 +390,12 @@ def test_load_records_skips_damaged_files_with_a_warning(tmp_path):
     assert len(records) == 1
     assert RunResult.from_dict(records[0]["result"]) == a_result()
     assert len(warnings) == 4
-    for name, reason in [("b-truncated.json", "not valid JSON"), ("c-old-schema.json", "schema 0"),
-                         ("d-edited.json", "test_acc"), ("e-missing-field.json", "test_correct")]:
+    for name, reason in [
+        ("b-truncated.json", "not valid JSON"),
+        ("c-old-schema.json", "schema 0"),
+        ("d-edited.json", "test_acc"),
+        ("e-missing-field.json", "test_correct"),
+    ]:
         assert any(name in w and reason in w for w in warnings), (name, warnings)
 
 
@@ -336,6 +420,7 @@ def test_run_record_is_plain_json_with_machine_info():
 
 
 # ---------------------------------------------------------------- progress and anatomy
+
 
 class FakeTerminal(io.StringIO):
     def isatty(self):
@@ -368,8 +453,11 @@ def test_progress_prints_the_course_format_on_a_terminal():
 def test_format_epoch_log():
     rows = [a_result().epochs[0], dataclasses.replace(a_result().epochs[0], epoch=2, test_acc=96.5)]
     assert format_epoch_log(rows, steps=469).splitlines()[:4] == [
-        "EPOCH: 1", "Loss=0.5000 Batch_id=468 Accuracy=90.00",
-        "Test set: Average loss: 0.2000, Accuracy: 9500/10000 (95.00%)", ""]
+        "EPOCH: 1",
+        "Loss=0.5000 Batch_id=468 Accuracy=90.00",
+        "Test set: Average loss: 0.2000, Accuracy: 9500/10000 (95.00%)",
+        "",
+    ]
     assert "Batch_id" not in format_epoch_log(rows)
     assert "(96.50%)" in format_epoch_log(rows)
 

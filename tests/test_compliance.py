@@ -3,6 +3,7 @@
 Selected with `pytest -m compliance`; conftest.py (the judge) reads the candidates from their
 sources, runs each in a sandboxed runner, scores it with its own labels and writes the records.
 """
+
 from __future__ import annotations
 
 import pytest

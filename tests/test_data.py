@@ -1,5 +1,6 @@
 """The data layer on the real MNIST files: digests, IDX parsing, shapes, labels and the
 data-folder rules. Damaged, missing and unreachable data are in test_reliability.py."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import data
+from harness.engine import data
 
 
 @pytest.fixture(scope="module")

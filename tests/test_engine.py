@@ -1,6 +1,7 @@
 """The training engine on small data: it learns, it is deterministic, it builds and steps what the
 recipe names (ReduceLROnPlateau on the judge's numbers, clipping), the migrated model recipes train
 exactly as the old ones, and divergence, Ctrl-C and a growing model end the run without losing epochs."""
+
 from __future__ import annotations
 
 import copy
@@ -13,9 +14,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from harness import catalog, data, engine, rules
-from harness.augment import Augment, random_affine
-from harness.recipe import Recipe
+from harness.engine import data, loop
+from harness.engine.recipe import Recipe
+from harness.engine.warp import Augment, random_affine
+from harness.judge import catalog, rules
 
 
 @pytest.fixture(autouse=True)
@@ -45,33 +47,47 @@ def fake_mnist(n_train: int = 256, n_test: int = 128, seed: int = 0) -> data.MNI
 
 def small_net() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.1), nn.Linear(16 * 5 * 5, 10),
+        nn.Conv2d(1, 8, 3),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(16 * 5 * 5, 10),
     )
 
 
-AUGMENTED = Recipe(epochs=2, batch_size=64, optimizer=dict(name="Adam", lr=0.01),
-                   augment=[dict(name="ContinuousAffine", degrees=10, translate=0.1, scale=(0.9, 1.1))])
+AUGMENTED = Recipe(
+    epochs=2,
+    batch_size=64,
+    optimizer=dict(name="Adam", lr=0.01),
+    augment=[dict(name="ContinuousAffine", degrees=10, translate=0.1, scale=(0.9, 1.1))],
+)
 SGD = dict(name="SGD", lr=0.05, momentum=0.9)
 
 
-def numbers(result: engine.RunResult) -> list[dict]:
+def numbers(result: loop.RunResult) -> list[dict]:
     """Every per-epoch number except wall time."""
     return [{k: v for k, v in dataclasses.asdict(row).items() if k != "seconds"} for row in result.epochs]
 
 
-def run(builder=small_net, recipe=AUGMENTED, mnist=None, seed=0, **kw) -> engine.RunResult:
-    model = engine.build(builder, seed)
-    return engine.train(model, recipe, mnist or fake_mnist(), seed, "cpu", name="test", **kw)
+def run(builder=small_net, recipe=AUGMENTED, mnist=None, seed=0, **kw) -> loop.RunResult:
+    model = loop.build(builder, seed)
+    return loop.train(model, recipe, mnist or fake_mnist(), seed, "cpu", name="test", **kw)
 
 
 # ---------------------------------------------------------------- learning
 
+
 def test_loss_falls_on_a_subset_of_real_mnist():
     m = data.load()
-    subset = data.MNIST(m.train_images[:2048], m.train_labels[:2048], m.test_images[:1000],
-                        m.test_labels[:1000], m.folder, m.source)
+    subset = data.MNIST(
+        m.train_images[:2048], m.train_labels[:2048], m.test_images[:1000], m.test_labels[:1000], m.folder, m.source
+    )
     result = run(recipe=AUGMENTED.replace(augment=[]), mnist=subset)
     first, second = result.epochs
     assert result.status == "completed" and result.error is None
@@ -91,7 +107,7 @@ def test_result_records_the_run_and_its_environment():
     assert result.params == result.params_after == 80 + 16 + 1168 + 32 + 4010  # conv, BN, conv, BN, linear
     assert result.seconds > 0 and result.setup_seconds > 0
     assert [r.epoch for r in result.epochs] == [1] and result.final_acc == result.epochs[0].test_acc
-    back = engine.RunResult.from_dict(result.to_dict())
+    back = loop.RunResult.from_dict(result.to_dict())
     assert back == result
 
 
@@ -118,6 +134,7 @@ def test_hooks_see_every_step_of_the_limited_set():
 
 # ---------------------------------------------------------------- determinism
 
+
 def test_same_seed_gives_identical_numbers():
     a, b = run(seed=5), run(seed=5)
     assert numbers(a) == numbers(b) and len(a.epochs) == 2
@@ -128,10 +145,15 @@ def test_different_seeds_give_different_numbers():
     assert [r["train_loss"] for r in numbers(a)] != [r["train_loss"] for r in numbers(b)]
 
 
-@pytest.mark.parametrize("ema, schedule", [
-    (0.0, dict(name="OneCycleLR")), (0.9, dict(name="OneCycleLR")),
-    (0.0, dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor="train_loss")),
-], ids=["plain", "ema", "plateau"])
+@pytest.mark.parametrize(
+    "ema, schedule",
+    [
+        (0.0, dict(name="OneCycleLR")),
+        (0.9, dict(name="OneCycleLR")),
+        (0.0, dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor="train_loss")),
+    ],
+    ids=["plain", "ema", "plateau"],
+)
 def test_resume_after_epoch_one_gives_the_uninterrupted_numbers(ema, schedule):
     recipe = AUGMENTED.replace(epochs=3, optimizer=SGD, schedule=schedule, ema=ema)
     states = []
@@ -149,6 +171,7 @@ def test_resume_after_epoch_one_gives_the_uninterrupted_numbers(ema, schedule):
 
 
 # ---------------------------------------------------------------- failures that keep the finished epochs
+
 
 class GoesNaN(nn.Module):
     """A working model until its `after`-th training forward; then every output is NaN."""
@@ -172,7 +195,7 @@ def test_non_finite_loss_stops_the_run_naming_epoch_and_step():
     assert result.status == "diverged"
     assert "non-finite loss at epoch 2, step 2 of 4" in result.error
     assert [r.epoch for r in result.epochs] == [1] and math.isfinite(result.epochs[0].train_loss)
-    verdict = rules.judge(result, rules.Rules(), epochs_planned=3)
+    verdict = rules.apply_rules(result, rules.Rules(), epochs_planned=3)
     assert not verdict.passed and any("run diverged" in f for f in verdict.failures)
 
 
@@ -206,7 +229,7 @@ class StopIn:
 
 @pytest.mark.parametrize("where", [StopIn(2), StopIn(2, step=1)], ids=["epoch-start", "mid-epoch"])
 def test_ctrl_c_in_epoch_two_keeps_epoch_one(where):
-    with pytest.raises(engine.TrainingInterrupted) as info:
+    with pytest.raises(loop.TrainingInterrupted) as info:
         run(recipe=AUGMENTED.replace(epochs=3), hooks=where)
     result = info.value.result
     assert isinstance(info.value, KeyboardInterrupt)  # an outer handler still sees Ctrl-C
@@ -235,59 +258,72 @@ def test_model_that_adds_a_parameter_fails_the_rules():
     result = run(builder=Grows)
     assert result.status == "completed"
     assert result.params_after == result.params + 25
-    verdict = rules.judge(result, rules.Rules(), epochs_planned=2)
+    verdict = rules.apply_rules(result, rules.Rules(), epochs_planned=2)
     assert not verdict.passed
     changed = [f for f in verdict.failures if "parameter count changed" in f]
-    assert changed == [f"test seed 0: parameter count changed during training "
-                       f"({result.params:,} -> {result.params + 25:,})"]
+    assert changed == [
+        f"test seed 0: parameter count changed during training ({result.params:,} -> {result.params + 25:,})"
+    ]
 
 
 # ---------------------------------------------------------------- devices and seeds
 
+
 def test_build_uses_the_harness_seed():
-    a, b, c = engine.build(small_net, 1), engine.build(small_net, 1), engine.build(small_net, 2)
+    a, b, c = loop.build(small_net, 1), loop.build(small_net, 1), loop.build(small_net, 2)
     assert torch.equal(a[0].weight, b[0].weight) and not torch.equal(a[0].weight, c[0].weight)
 
 
 def test_resolve_device_refuses_unknown_and_unavailable_devices():
-    assert engine.resolve_device("cpu") == torch.device("cpu")
+    assert loop.resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="unknown device 'gpu0'"):
-        engine.resolve_device("gpu0")
+        loop.resolve_device("gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="--device cpu"):
-            engine.resolve_device("cuda")
+            loop.resolve_device("cuda")
 
 
 def test_ema_scores_and_returns_the_averaged_weights():
     """With ema > 0 the epochs are scored on the average, and the model handed back holds it."""
     recipe = AUGMENTED.replace(epochs=2, optimizer=SGD)
     plain = run(recipe=recipe, seed=1)
-    averaged_model = engine.build(small_net, 1)
-    averaged = engine.train(averaged_model, recipe.replace(ema=0.5), fake_mnist(), 1, "cpu")
+    averaged_model = loop.build(small_net, 1)
+    averaged = loop.train(averaged_model, recipe.replace(ema=0.5), fake_mnist(), 1, "cpu")
     assert numbers(averaged) != numbers(plain)
     # Re-scoring the returned model reproduces the last epoch's count: it is the averaged one.
     mnist = fake_mnist()
-    _, correct = engine.evaluate(averaged_model, engine.normalise(mnist.test_images, recipe), mnist.test_labels)
+    _, correct = loop.evaluate(averaged_model, loop.normalise(mnist.test_images, recipe), mnist.test_labels)
     assert correct == averaged.epochs[-1].test_correct
     assert [r.train_loss for r in averaged.epochs] == [r.train_loss for r in plain.epochs]
 
 
 # ---------------------------------------------------------------- what the recipe names, built and stepped
 
+
 def scripted(losses: list[float], corrects: list[int]):
     """A judge that scores epoch e as (losses[e - 1], corrects[e - 1]), whatever the model did."""
+
     def scorer(epoch, outputs):
         return losses[epoch - 1], corrects[epoch - 1]
+
     return scorer
 
 
-@pytest.mark.parametrize("monitor, losses, corrects", [
-    ("test_loss", [100.0, 200.0, 50.0, 60.0, 40.0], [10] * 5),  # worse after epochs 2 and 4
-    ("test_acc", [1.0] * 5, [50, 40, 60, 60, 70]),  # not better after epochs 2 and 4 (mode max)
-], ids=["test_loss", "test_acc"])
+@pytest.mark.parametrize(
+    "monitor, losses, corrects",
+    [
+        ("test_loss", [100.0, 200.0, 50.0, 60.0, 40.0], [10] * 5),  # worse after epochs 2 and 4
+        ("test_acc", [1.0] * 5, [50, 40, 60, 60, 70]),  # not better after epochs 2 and 4 (mode max)
+    ],
+    ids=["test_loss", "test_acc"],
+)
 def test_plateau_steps_on_the_judges_numbers(monitor, losses, corrects):
-    recipe = Recipe(epochs=5, batch_size=64, optimizer=dict(name="SGD", lr=0.1, momentum=0.9),
-                    schedule=dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor=monitor))
+    recipe = Recipe(
+        epochs=5,
+        batch_size=64,
+        optimizer=dict(name="SGD", lr=0.1, momentum=0.9),
+        schedule=dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor=monitor),
+    )
     result = run(recipe=recipe, limit_train=64, scorer=scripted(losses, corrects))
     assert [r.test_loss for r in result.epochs] == [x / 128 for x in losses]  # 128 test images
     # The rate an epoch starts with answers the epoch before: halved after each one that did not improve.
@@ -297,8 +333,12 @@ def test_plateau_steps_on_the_judges_numbers(monitor, losses, corrects):
 
 def test_schedules_step_per_batch_or_per_epoch():
     # 128 images in batches of 64: two steps per epoch
-    per_epoch = Recipe(epochs=3, batch_size=64, optimizer=dict(name="SGD", lr=0.1, momentum=0.9),
-                       schedule=dict(name="StepLR", step_size=1, gamma=0.5))
+    per_epoch = Recipe(
+        epochs=3,
+        batch_size=64,
+        optimizer=dict(name="SGD", lr=0.1, momentum=0.9),
+        schedule=dict(name="StepLR", step_size=1, gamma=0.5),
+    )
     lrs = [r.lr for r in run(recipe=per_epoch, limit_train=128).epochs]
     assert lrs == pytest.approx([0.1, 0.05, 0.025])
     per_step = per_epoch.replace(schedule=dict(name="StepLR", step_size=1, gamma=0.5, interval="step"))
@@ -323,17 +363,60 @@ def test_gradient_clipping_changes_the_numbers_only_when_it_clips():
 OLD_RECIPES = {
     "model1": dict(epochs=15, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9, mean=0.1307, std=0.3081),
     "model2": dict(epochs=15, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9),
-    "model3": dict(epochs=15, batch_size=128, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True,
-                   weight_decay=5e-5, label_smoothing=0.05, schedule="onecycle", pct_start=0.25, ema=0.999,
-                   augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08))),
-    "model4": dict(epochs=15, batch_size=128, optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25,
-                   ema=0.999, augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08))),
-    "model5": dict(epochs=15, batch_size=128, optimizer="adam", lr=0.01, schedule="onecycle", pct_start=0.25,
-                   augment=dict(rotate=6.0, translate=0.05)),
+    "model3": dict(
+        epochs=15,
+        batch_size=128,
+        optimizer="sgd",
+        lr=0.2,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-5,
+        label_smoothing=0.05,
+        schedule="onecycle",
+        pct_start=0.25,
+        ema=0.999,
+        augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
+    ),
+    "model4": dict(
+        epochs=15,
+        batch_size=128,
+        optimizer="adam",
+        lr=0.01,
+        schedule="onecycle",
+        pct_start=0.25,
+        ema=0.999,
+        augment=dict(rotate=8.0, translate=0.08, scale=(0.92, 1.08)),
+    ),
+    "model5": dict(
+        epochs=15,
+        batch_size=128,
+        optimizer="adam",
+        lr=0.01,
+        schedule="onecycle",
+        pct_start=0.25,
+        augment=dict(rotate=6.0, translate=0.05),
+    ),
 }
-OLD_DEFAULTS = dict(optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False, betas=(0.9, 0.999), weight_decay=0.0,
-                    schedule="none", step_size=1, gamma=0.1, pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
-                    anneal="cos", three_phase=False, label_smoothing=0.0, ema=0.0, mean=0.1307, std=0.3081)
+OLD_DEFAULTS = dict(
+    optimizer="sgd",
+    lr=0.01,
+    momentum=0.9,
+    nesterov=False,
+    betas=(0.9, 0.999),
+    weight_decay=0.0,
+    schedule="none",
+    step_size=1,
+    gamma=0.1,
+    pct_start=0.3,
+    div_factor=25.0,
+    final_div_factor=1e4,
+    anneal="cos",
+    three_phase=False,
+    label_smoothing=0.0,
+    ema=0.0,
+    mean=0.1307,
+    std=0.3081,
+)
 
 
 def old_make_optimizer(model, old: dict):
@@ -341,8 +424,14 @@ def old_make_optimizer(model, old: dict):
     r = {**OLD_DEFAULTS, **old}
     params = model.parameters()
     if r["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=r["lr"], momentum=r["momentum"], nesterov=r["nesterov"],
-                               weight_decay=r["weight_decay"], foreach=True)
+        return torch.optim.SGD(
+            params,
+            lr=r["lr"],
+            momentum=r["momentum"],
+            nesterov=r["nesterov"],
+            weight_decay=r["weight_decay"],
+            foreach=True,
+        )
     cls = torch.optim.Adam if r["optimizer"] == "adam" else torch.optim.AdamW
     return cls(params, lr=r["lr"], betas=r["betas"], weight_decay=r["weight_decay"], foreach=True)
 
@@ -354,10 +443,17 @@ def old_make_schedule(opt, old: dict, steps_per_epoch: int):
         return torch.optim.lr_scheduler.StepLR(opt, step_size=r["step_size"], gamma=r["gamma"]), False
     if r["schedule"] == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=r["lr"], epochs=r["epochs"], steps_per_epoch=steps_per_epoch,
-            pct_start=r["pct_start"], div_factor=r["div_factor"], final_div_factor=r["final_div_factor"],
-            anneal_strategy=r["anneal"], three_phase=r["three_phase"],
-            cycle_momentum=r["optimizer"] == "sgd" and r["momentum"] > 0), True
+            opt,
+            max_lr=r["lr"],
+            epochs=r["epochs"],
+            steps_per_epoch=steps_per_epoch,
+            pct_start=r["pct_start"],
+            div_factor=r["div_factor"],
+            final_div_factor=r["final_div_factor"],
+            anneal_strategy=r["anneal"],
+            three_phase=r["three_phase"],
+            cycle_momentum=r["optimizer"] == "sgd" and r["momentum"] > 0,
+        ), True
     return None, False
 
 
@@ -377,24 +473,26 @@ class OldAugment:
 @pytest.fixture(scope="module")
 def mnist_subset():
     m = data.load()
-    return data.MNIST(m.train_images[:384], m.train_labels[:384], m.test_images[:200], m.test_labels[:200],
-                      m.folder, m.source)
+    return data.MNIST(
+        m.train_images[:384], m.train_labels[:384], m.test_images[:200], m.test_labels[:200], m.folder, m.source
+    )
 
 
 def old_and_new(monkeypatch, old: dict, new: dict, mnist, epochs: int = 2, seed: int = 1):
     """(result, trained model) by the old path and by the new one, each for `epochs` epochs."""
     old = dict(old, epochs=epochs)
-    model = engine.build(small_net, seed)
+    model = loop.build(small_net, seed)
     with monkeypatch.context() as m:
-        m.setattr(engine, "make_optimizer", lambda model, r: old_make_optimizer(model, old))
-        m.setattr(engine, "make_schedule", lambda opt, r, steps: old_make_schedule(opt, old, steps))
-        common = {k: {**OLD_DEFAULTS, **old}[k] for k in ("epochs", "batch_size", "label_smoothing", "ema",
-                                                           "mean", "std")}
+        m.setattr(loop, "make_optimizer", lambda model, r: old_make_optimizer(model, old))
+        m.setattr(loop, "make_schedule", lambda opt, r, steps: old_make_schedule(opt, old, steps))
+        common = {
+            k: {**OLD_DEFAULTS, **old}[k] for k in ("epochs", "batch_size", "label_smoothing", "ema", "mean", "std")
+        }
         recipe = Recipe(**common)
         object.__setattr__(recipe, "augment", OldAugment(old.get("augment", {})))
-        before = engine.train(model, recipe, mnist, seed, "cpu")
-    new_model = engine.build(small_net, seed)
-    after = engine.train(new_model, Recipe.from_dict(new).replace(epochs=epochs), mnist, seed, "cpu")
+        before = loop.train(model, recipe, mnist, seed, "cpu")
+    new_model = loop.build(small_net, seed)
+    after = loop.train(new_model, Recipe.from_dict(new).replace(epochs=epochs), mnist, seed, "cpu")
     return (before, model), (after, new_model)
 
 

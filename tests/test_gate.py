@@ -1,6 +1,7 @@
-"""The compliance plugin itself (conftest.py) and its table (harness/table.py), checked with
+"""The compliance plugin itself (conftest.py) and its table (harness/report/table.py), checked with
 pytest run in a subprocess on tiny settings: options and their defaults, selection, the
 claim deciding pass / fail / xfail, records and summary files, and xdist."""
+
 from __future__ import annotations
 
 import json
@@ -8,36 +9,40 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import candidates
 import pytest
 
-import candidates
-from harness import catalog, table
-from harness.recipe import Recipe
+from harness.engine.recipe import Recipe
+from harness.judge import catalog
+from harness.judge.rules import OUTCOMES, gate_fails, outcome
+from harness.report import table
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def run_pytest(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: float = 900):
     """A fresh pytest process, so its options, registry and plugins are its own."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("PYTEST_", "MNIST8K_SMOKE")) or k == "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "MNIST8K_SMOKE")) or k == "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+    }
     base["COLUMNS"] = "400"  # the short summary keeps each reason whole
     # One thread: on a busy 2-core machine, spinning OpenMP threads make tiny runs 10x slower.
     base["OMP_NUM_THREADS"] = "1"
     base["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
     start = time.monotonic()
-    done = subprocess.run(cmd, cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(cmd, cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout)
     done.output = done.stdout + done.stderr
     # pytest's own reading of its summary line, as pytester gives it: done.outcomes.assert_outcomes(...)
-    done.outcomes = pytest.RunResult(done.returncode, done.stdout.splitlines(), done.stderr.splitlines(),
-                                     time.monotonic() - start)
+    done.outcomes = pytest.RunResult(
+        done.returncode, done.stdout.splitlines(), done.stderr.splitlines(), time.monotonic() - start
+    )
     return done
 
 
@@ -48,16 +53,27 @@ def model1_message() -> str:
 
 # ---------------------------------------------------------------- options and selection
 
+
 def test_help_lists_every_option_with_its_default_and_ini_key(pytester):
     pytester.makeconftest('pytest_plugins = ["harness.plugin"]')  # the plugin as any project loads it
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0
     out = result.stdout.str()
     assert "mnist8k compliance gate" in out
-    for option, default in [("--max-params", "8000"), ("--max-epochs", "15"), ("--target-acc", "99.40"),
-                            ("--last-k", "3"), ("--seeds", "0"), ("--candidates", "*"), ("--device", "auto"),
-                            ("--results-dir", "results/latest"), ("--data-dir", "$MNIST8K_DATA_DIR, else ~/.cache/mnist8k"),
-                            ("--isolation", "auto"), ("--unclaimed", "check"), ("--shard", "all")]:
+    for option, default in [
+        ("--max-params", "8000"),
+        ("--max-epochs", "15"),
+        ("--target-acc", "99.40"),
+        ("--last-k", "3"),
+        ("--seeds", "0"),
+        ("--candidates", "*"),
+        ("--device", "auto"),
+        ("--results-dir", "results/latest"),
+        ("--data-dir", "$MNIST8K_DATA_DIR, else ~/.cache/mnist8k"),
+        ("--isolation", "auto"),
+        ("--unclaimed", "check"),
+        ("--shard", "all"),
+    ]:
         assert f"  {option}=" in out, option
         rest = out.split(f"  {option}=", 1)[1]
         block = " ".join(rest.split("\n  --", 1)[0].split("\n\n", 1)[0].split())  # its help, unwrapped
@@ -73,8 +89,15 @@ def test_plain_pytest_deselects_compliance_and_benchmarks():
 
 
 def test_dash_m_selects_one_compliance_test_per_candidate_and_seed_and_the_benchmarks():
-    done = run_pytest("--collect-only", "-q", "-m", "compliance or benchmark", "--seeds=0,1",
-                      "tests/test_compliance.py", "tests/test_benchmarks.py")
+    done = run_pytest(
+        "--collect-only",
+        "-q",
+        "-m",
+        "compliance or benchmark",
+        "--seeds=0,1",
+        "tests/test_compliance.py",
+        "tests/test_benchmarks.py",
+    )
     assert done.returncode == 0, done.output
     assert "tests/test_compliance.py::compliance[model1-seed0]" in done.output
     assert "tests/test_compliance.py::compliance[model1-seed1]" in done.output
@@ -83,20 +106,24 @@ def test_dash_m_selects_one_compliance_test_per_candidate_and_seed_and_the_bench
 
 
 def test_unknown_glob_selects_nothing_and_says_so(tmp_path):
-    done = run_pytest("-m", "compliance", "--candidates=nosuch*", f"--results-dir={tmp_path}",
-                      "tests/test_compliance.py")
+    done = run_pytest(
+        "-m", "compliance", "--candidates=nosuch*", f"--results-dir={tmp_path}", "tests/test_compliance.py"
+    )
     assert done.returncode == 5, done.output  # "no tests ran": a typo cannot look like a pass
     assert "no registered candidate matches --candidates 'nosuch*'; registered: " in done.output
     assert "model1" in done.output.split("registered: ", 1)[1]
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--seeds=0,x"], "--seeds = '0,x': expected distinct non-negative integers"),
-    (["-o", "mnist8k_last_k=0"], "ini option mnist8k_last_k = 0 must lie in 1..max-epochs"),
-    (["--shard=5/4"], "--shard = '5/4': '5/4': need 1 <= I <= N"),
-    (["--unclaimed=maybe"], "--unclaimed = 'maybe' must be check or train"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds=0,x"], "--seeds = '0,x': expected distinct non-negative integers"),
+        (["-o", "mnist8k_last_k=0"], "ini option mnist8k_last_k = 0 must lie in 1..max-epochs"),
+        (["--shard=5/4"], "--shard = '5/4': '5/4': need 1 <= I <= N"),
+        (["--unclaimed=maybe"], "--unclaimed = 'maybe' must be check or train"),
+    ],
+)
 def test_bad_settings_stop_the_session_with_the_reason(pytester, args, message):
     pytester.makeconftest('pytest_plugins = ["harness.plugin"]')
     result = pytester.runpytest_subprocess("--collect-only", "-q", *args)
@@ -106,10 +133,17 @@ def test_bad_settings_stop_the_session_with_the_reason(pytester, args, message):
 
 # ---------------------------------------------------------------- the real candidates
 
+
 def test_model1_is_an_expected_failure_decided_without_training(tmp_path):
     out = tmp_path / "out"
-    done = run_pytest("-m", "compliance", "--candidates=model1", f"--results-dir={out}",
-                      f"--junitxml={tmp_path / 'junit.xml'}", "tests/test_compliance.py")
+    done = run_pytest(
+        "-m",
+        "compliance",
+        "--candidates=model1",
+        f"--results-dir={out}",
+        f"--junitxml={tmp_path / 'junit.xml'}",
+        "tests/test_compliance.py",
+    )
     assert done.returncode == 0, done.output
     done.outcomes.assert_outcomes(xfailed=1)
     assert f"XFAIL tests/test_compliance.py::compliance[model1-seed0] - {model1_message()} (" in done.output
@@ -147,15 +181,23 @@ FAST = dict(epochs=1, batch_size=500, optimizer=dict(name="SGD", lr=0.1, momentu
 STAND_INS = {
     "linear_ok": ("recipe=FAST, complies=True", "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"),
     "linear_unclaimed": ("recipe=FAST, complies=False", "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"),
-    "linear_starved": ('recipe=dict(FAST, optimizer=dict(name="SGD", lr=1e-9)), complies=True',
-                       "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"),
-    "wide": ("recipe=FAST, complies=False",
-             "nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))"),
-    "wide_claimed": ("recipe=FAST, complies=True",
-                     "nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))"),
+    "linear_starved": (
+        'recipe=dict(FAST, optimizer=dict(name="SGD", lr=1e-9)), complies=True',
+        "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))",
+    ),
+    "wide": (
+        "recipe=FAST, complies=False",
+        "nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))",
+    ),
+    "wide_claimed": (
+        "recipe=FAST, complies=True",
+        "nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))",
+    ),
     "wrong_shape": ("recipe=FAST, complies=True", "nn.Sequential(nn.Flatten(), nn.Linear(784, 5))"),
-    "typo_recipe": ("recipe=dict(FAST, momentun=0.9), complies=True",
-                    "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"),
+    "typo_recipe": (
+        "recipe=dict(FAST, momentun=0.9), complies=True",
+        "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))",
+    ),
     "long_recipe": ("recipe=dict(FAST, epochs=3), complies=True", "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"),
     "raises": ("recipe=FAST, complies=True", 'RuntimeError("boom")'),
 }
@@ -188,8 +230,17 @@ def stand_in_run(stand_in_tree):
     """Every stand-in, the linear ones trained for one real epoch on all 60,000 images and
     judged against loosened thresholds (so a pass is possible in a second)."""
     out = stand_in_tree / "out"
-    done = run_pytest("-m", "compliance", "--max-epochs=2", "--last-k=1", "--target-acc=80", "--unclaimed=train",
-                      "--device=cpu", f"--results-dir={out}", cwd=stand_in_tree)
+    done = run_pytest(
+        "-m",
+        "compliance",
+        "--max-epochs=2",
+        "--last-k=1",
+        "--target-acc=80",
+        "--unclaimed=train",
+        "--device=cpu",
+        f"--results-dir={out}",
+        cwd=stand_in_tree,
+    )
     return done, out
 
 
@@ -204,9 +255,16 @@ def test_stand_ins_each_get_the_outcome_their_claim_and_rules_give(stand_in_run)
     results = {r["gate"]["candidate"]: r for r in map(json.loads, map(Path.read_text, out.glob("*-seed0.json")))}
     outcomes = {name: rec["gate"]["outcome"] for name, rec in results.items()}
     assert outcomes == {
-        "linear_ok": "pass", "linear_unclaimed": "XPASS", "linear_starved": "FAIL", "wide": "xfail",
-        "wide_claimed": "FAIL", "wrong_shape": "FAIL", "typo_recipe": "FAIL", "long_recipe": "FAIL",
-        "raises": "FAIL", "broken": "FAIL",
+        "linear_ok": "pass",
+        "linear_unclaimed": "XPASS",
+        "linear_starved": "FAIL",
+        "wide": "xfail",
+        "wide_claimed": "FAIL",
+        "wrong_shape": "FAIL",
+        "typo_recipe": "FAIL",
+        "long_recipe": "FAIL",
+        "raises": "FAIL",
+        "broken": "FAIL",
     }
     done.outcomes.assert_outcomes(passed=1, failed=8, xfailed=1)
     ok = results["linear_ok"]
@@ -216,17 +274,23 @@ def test_stand_ins_each_get_the_outcome_their_claim_and_rules_give(stand_in_run)
     assert summary["counts"] == {"pass": 1, "FAIL": 7, "xfail": 1, "XPASS": 1, "not trained": 0}
 
 
-@pytest.mark.parametrize("name, message", [
-    ("linear_unclaimed", "linear_unclaimed seed 0 passes every rule but makes no claim: add "
-                         "claim=dict(seeds=..., last_k=...) to its @register_model in"),
-    ("linear_starved", "linear_starved seed 0: epoch 1 test accuracy "),
-    ("wide_claimed", "wide_claimed: 12,730 parameters > 8,000"),
-    ("wrong_shape", "wrong_shape: output shape [2, 5] for a batch of 2, expected [2, 10]"),
-    ("typo_recipe", "typo_recipe: unknown recipe field 'momentun'"),
-    ("long_recipe", "long_recipe: recipe trains 3 epochs > 2"),
-    ("raises", "raises: the builder raised RuntimeError: boom"),
-    ("broken", "broken: broken.py: line 1: imports 'no_such_module_here', outside the allowed modules"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (
+            "linear_unclaimed",
+            "linear_unclaimed seed 0 passes every rule but makes no claim: add "
+            "claim=dict(seeds=..., last_k=...) to its @register_model in",
+        ),
+        ("linear_starved", "linear_starved seed 0: epoch 1 test accuracy "),
+        ("wide_claimed", "wide_claimed: 12,730 parameters > 8,000"),
+        ("wrong_shape", "wrong_shape: output shape [2, 5] for a batch of 2, expected [2, 10]"),
+        ("typo_recipe", "typo_recipe: unknown recipe field 'momentun'"),
+        ("long_recipe", "long_recipe: recipe trains 3 epochs > 2"),
+        ("raises", "raises: the builder raised RuntimeError: boom"),
+        ("broken", "broken: broken.py: line 1: imports 'no_such_module_here', outside the allowed modules"),
+    ],
+)
 def test_each_failure_says_what_broke(stand_in_run, name, message):
     done, out = stand_in_run
     line = _summary_line(done, f"{name}-seed0")
@@ -238,15 +302,25 @@ def test_each_failure_says_what_broke(stand_in_run, name, message):
 def test_an_over_budget_baseline_is_expected_to_fail(stand_in_run):
     done, out = stand_in_run
     assert _summary_line(done, "wide-seed0").startswith(
-        "XFAIL tests/test_compliance.py::compliance[wide-seed0] - wide: 12,730 parameters > 8,000 (")
+        "XFAIL tests/test_compliance.py::compliance[wide-seed0] - wide: 12,730 parameters > 8,000 ("
+    )
     assert "During handling of the above exception" not in done.output  # reasons come without noise
     assert json.loads((out / "wide-seed0.json").read_text())["result"]["epochs"] == []
 
 
 def test_candidates_without_a_claim_are_checked_not_trained_by_default(stand_in_tree, tmp_path):
     out = tmp_path / "out"
-    done = run_pytest("-m", "compliance", "--candidates=linear_unclaimed,wide,linear_ok", "--max-epochs=2",
-                      "--last-k=1", "--target-acc=80", "--device=cpu", f"--results-dir={out}", cwd=stand_in_tree)
+    done = run_pytest(
+        "-m",
+        "compliance",
+        "--candidates=linear_unclaimed,wide,linear_ok",
+        "--max-epochs=2",
+        "--last-k=1",
+        "--target-acc=80",
+        "--device=cpu",
+        f"--results-dir={out}",
+        cwd=stand_in_tree,
+    )
     assert done.returncode == 0, done.output
     done.outcomes.assert_outcomes(passed=1, skipped=1, xfailed=1)
     rec = json.loads((out / "linear_unclaimed-seed0.json").read_text())
@@ -263,17 +337,30 @@ def test_a_failed_accuracy_rule_names_the_epoch_and_the_window(stand_in_run):
     rec = json.loads((out / "linear_starved-seed0.json").read_text())
     acc = rec["result"]["epochs"][-1]["test_acc"]
     assert rec["verdict"]["failures"] == [
-        f"linear_starved seed 0: epoch 1 test accuracy {acc:.2f}% < 80.00% (last 1: {acc:.2f})"]
+        f"linear_starved seed 0: epoch 1 test accuracy {acc:.2f}% < 80.00% (last 1: {acc:.2f})"
+    ]
 
 
 def test_xdist_workers_rows_reach_one_table_and_smoke_runs_cannot_pass(stand_in_tree, tmp_path):
     """Two workers, two candidates, two seeds; `wide` is let through by a budget raised in
     the ini (so the ini fallback is used) and, as a smoke run, fails on its 500 images."""
     out = tmp_path / "out"
-    done = run_pytest("-m", "compliance", "--candidates=linear_unclaimed,wide", "--seeds=0,1", "-n", "2",
-                      "--unclaimed=train",
-                      "-o", "mnist8k_max_params=20000", "--last-k=1", "--device=cpu", f"--results-dir={out}",
-                      cwd=stand_in_tree, env={"MNIST8K_SMOKE": "limit_train=500,epochs=1"})
+    done = run_pytest(
+        "-m",
+        "compliance",
+        "--candidates=linear_unclaimed,wide",
+        "--seeds=0,1",
+        "-n",
+        "2",
+        "--unclaimed=train",
+        "-o",
+        "mnist8k_max_params=20000",
+        "--last-k=1",
+        "--device=cpu",
+        f"--results-dir={out}",
+        cwd=stand_in_tree,
+        env={"MNIST8K_SMOKE": "limit_train=500,epochs=1"},
+    )
     assert done.returncode == 0, done.output
     done.outcomes.assert_outcomes(xfailed=4)
     assert "trained on 500 images only" in _summary_line(done, "wide-seed1")
@@ -285,7 +372,7 @@ def test_xdist_workers_rows_reach_one_table_and_smoke_runs_cannot_pass(stand_in_
     names = [f"{c}-seed{s}.json" for c in ("linear_unclaimed", "wide") for s in (0, 1)]
     assert summary["records"] == names
     assert [(row["outcome"], row["smoke"]) for row in summary["runs"]] == [("xfail", True)] * 4
-    beside = [n[:-len(".json")] + ext for n in names for ext in (".log", ".pt")]  # log and final weights
+    beside = [n[: -len(".json")] + ext for n in names for ext in (".log", ".pt")]  # log and final weights
     assert sorted(p.name for p in out.iterdir()) == sorted(names + beside + ["summary.json", "summary.md"])
     try:
         cores = len(os.sched_getaffinity(0))
@@ -318,22 +405,38 @@ def test_readme_example_candidate_is_complete_and_within_the_rules(tmp_path):
 
 # ---------------------------------------------------------------- the table
 
+
 def _record(name: str, seed: int, accs: list[float], complies: bool, passed: bool, last_k: int = 3) -> dict:
     rows = [{"epoch": i + 1, "test_acc": a, "seconds": 2.0} for i, a in enumerate(accs)]
     window = accs[-last_k:]
     return {
-        "result": {"candidate": name, "seed": seed, "params": 7_000, "epochs": rows, "status": "completed",
-                   "seconds": 2.0 * len(accs), "setup_seconds": 0.5},
-        "verdict": {"passed": passed, "failures": [] if passed else [f"{name} seed {seed}: broke"],
-                    "min_last_k": min(window), "acc_margin": round(min(window) - 99.40, 4)},
-        "gate": {"outcome": table.outcome(complies, passed), "smoke": False},
+        "result": {
+            "candidate": name,
+            "seed": seed,
+            "params": 7_000,
+            "epochs": rows,
+            "status": "completed",
+            "seconds": 2.0 * len(accs),
+            "setup_seconds": 0.5,
+        },
+        "verdict": {
+            "passed": passed,
+            "failures": [] if passed else [f"{name} seed {seed}: broke"],
+            "min_last_k": min(window),
+            "acc_margin": round(min(window) - 99.40, 4),
+        },
+        "gate": {"outcome": outcome(complies, passed), "smoke": False},
     }
 
 
 def test_outcome_follows_claim_and_verdict():
-    assert [table.outcome(c, p) for c, p in [(True, True), (True, False), (False, False), (False, True)]] == \
-        ["pass", "FAIL", "xfail", "XPASS"]
-    assert [table.gate_fails(x) for x in table.OUTCOMES] == [False, True, False, True, False]
+    assert [outcome(c, p) for c, p in [(True, True), (True, False), (False, False), (False, True)]] == [
+        "pass",
+        "FAIL",
+        "xfail",
+        "XPASS",
+    ]
+    assert [gate_fails(x) for x in OUTCOMES] == [False, True, False, True, False]
 
 
 def test_run_row_shows_the_window_its_minimum_and_the_margin():
@@ -345,8 +448,11 @@ def test_run_row_shows_the_window_its_minimum_and_the_margin():
 
 
 def test_candidate_rows_aggregate_seeds():
-    recs = [_record("m", 0, [99.5, 99.5, 99.5], True, True), _record("m", 1, [99.3, 99.3, 99.3], True, False),
-            _record("solo", 0, [99.6] * 3, True, True)]
+    recs = [
+        _record("m", 0, [99.5, 99.5, 99.5], True, True),
+        _record("m", 1, [99.3, 99.3, 99.3], True, False),
+        _record("solo", 0, [99.6] * 3, True, True),
+    ]
     (row,) = table.candidate_rows(recs)  # one seed alone gets no aggregate row
     assert row["candidate"] == "m" and row["seeds"] == "0,1" and row["seeds passed"] == "1/2"
     assert row["last-K min, mean ± std"] == "99.40 ± 0.14" and row["last-K min, worst"] == "99.30"

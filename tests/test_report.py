@@ -1,5 +1,6 @@
 """The report command and module: pictures and EXPERIMENTS.md from synthetic run records,
 damaged files skipped by name, notes and search logs, and `eval` reproducing a run."""
+
 from __future__ import annotations
 
 import json
@@ -13,15 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import report
-from harness.confusion import confusion, per_class_table
-from harness.__main__ import main
-from harness.weights import compare_with_record
-from harness.data import DataError, load
-from harness.records import EpochRow, RunResult
-from harness.recipe import Recipe
-from harness.results import run_record, write_json
-from harness.rules import Rules, judge
+from harness.cli.main import main
+from harness.engine.data import DataError, load
+from harness.engine.recipe import Recipe
+from harness.judge.rules import Rules, apply_rules
+from harness.judge.weights import compare_with_record
+from harness.records.schema import EpochRow, RunResult
+from harness.records.store import run_record, write_json
+from harness.report import document
+from harness.report.confusion import confusion, per_class_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,21 +31,42 @@ def a_run(name: str, seed: int, params: int, finals: list[float], *, recipe=None
     """A completed run whose test accuracy climbs and ends on `finals` (its last epochs)."""
     rng = random.Random(f"{name}-{seed}")
     epochs = 15
-    accs = [97.0 + 2.2 * (1 - 0.7 ** e) + rng.uniform(-0.1, 0.1) for e in range(1, epochs - len(finals) + 1)]
+    accs = [97.0 + 2.2 * (1 - 0.7**e) + rng.uniform(-0.1, 0.1) for e in range(1, epochs - len(finals) + 1)]
     accs = [round(a, 2) for a in accs] + finals
-    rows = [EpochRow(epoch=e, train_loss=0.5 * 0.8 ** e, train_acc=round(min(99.6, 95 + 0.3 * e), 2),
-                     test_loss=0.1 * 0.85 ** e, test_acc=a, test_correct=round(a * 100), test_total=10000,
-                     lr=0.01, seconds=1.0)
-             for e, a in enumerate(accs, 1)]
-    return RunResult(candidate=name, params=params, seed=seed, device="cpu", torch=torch.__version__, threads=1,
-                     recipe=recipe or {"epochs": epochs, "batch_size": 128, "mean": 0.1307, "std": 0.3081},
-                     limit_train=limit_train, epochs=rows, status="completed", params_after=params,
-                     seconds=15.0)
+    rows = [
+        EpochRow(
+            epoch=e,
+            train_loss=0.5 * 0.8**e,
+            train_acc=round(min(99.6, 95 + 0.3 * e), 2),
+            test_loss=0.1 * 0.85**e,
+            test_acc=a,
+            test_correct=round(a * 100),
+            test_total=10000,
+            lr=0.01,
+            seconds=1.0,
+        )
+        for e, a in enumerate(accs, 1)
+    ]
+    return RunResult(
+        candidate=name,
+        params=params,
+        seed=seed,
+        device="cpu",
+        torch=torch.__version__,
+        threads=1,
+        recipe=recipe or {"epochs": epochs, "batch_size": 128, "mean": 0.1307, "std": 0.3081},
+        limit_train=limit_train,
+        epochs=rows,
+        status="completed",
+        params_after=params,
+        seconds=15.0,
+    )
 
 
-def save(folder: Path, result: RunResult, rules: Rules = Rules()) -> Path:
+def save(folder: Path, result: RunResult, rules: Rules | None = None) -> Path:
+    rules = rules or Rules()
     path = folder / f"{result.candidate}-seed{result.seed}.json"
-    write_json(path, run_record(result, verdict=judge(result, rules, 15), rules=rules, command="test"))
+    write_json(path, run_record(result, verdict=apply_rules(result, rules, 15), rules=rules, command="test"))
     return path
 
 
@@ -76,22 +98,29 @@ def evidence(tmp_path) -> Path:
     return folder
 
 
-def config(tmp_path: Path, evidence: Path, **changes) -> report.ReportConfig:
-    settings = dict(results_dir=evidence, plots_dir=tmp_path / "out" / "plots",
-                    document=tmp_path / "out" / "EXPERIMENTS.md", notes_dir=tmp_path / "notes",
-                    search_dir=tmp_path / "search")
+def config(tmp_path: Path, evidence: Path, **changes) -> document.ReportConfig:
+    settings = dict(
+        results_dir=evidence,
+        plots_dir=tmp_path / "out" / "plots",
+        document=tmp_path / "out" / "EXPERIMENTS.md",
+        notes_dir=tmp_path / "notes",
+        search_dir=tmp_path / "search",
+    )
     settings.update(changes)
-    return report.ReportConfig(**settings)
+    return document.ReportConfig(**settings)
 
 
 # ---------------------------------------------------------------- the document
 
+
 def test_report_writes_the_pictures_and_the_document(tmp_path, evidence):
     cfg = config(tmp_path, evidence)
-    done = report.build(cfg)
+    done = document.build(cfg)
     plots = cfg.plots_dir
-    expected = [plots / f"{n}-curves.png" for n in ("model1", "model2", "model10")] + \
-        [plots / "params-vs-accuracy.png", cfg.document]
+    expected = [plots / f"{n}-curves.png" for n in ("model1", "model2", "model10")] + [
+        plots / "params-vs-accuracy.png",
+        cfg.document,
+    ]
     assert sorted(done.written) == sorted(expected)
     for path in expected[:-1]:
         width, height = png_size(path)
@@ -114,8 +143,15 @@ def test_report_writes_the_pictures_and_the_document(tmp_path, evidence):
     assert "- Final test accuracy, mean ± std over 3 seeds: 99.46 ± 0.04" in model2
     model10 = md.split("## model10")[1]
     assert "- Seeds passed: 1/2" in model10 and "epoch 14 test accuracy 99.36% < 99.40%" in model10
-    assert table_row(md, "model10")[:7] == ["model10", "this repository", "5,100", "2", "worst seed 99.36",
-                                            "99.45", "99.44 ± 0.01"]
+    assert table_row(md, "model10")[:7] == [
+        "model10",
+        "this repository",
+        "5,100",
+        "2",
+        "worst seed 99.36",
+        "99.45",
+        "99.44 ± 0.01",
+    ]
     assert table_row(md, "public result")[2] == "7,874"
     # The course log, folded, with the steps per epoch a batch of 128 makes of 60,000 images.
     assert "<details><summary>model2 seed 0: 15 epochs, completed</summary>" in md
@@ -129,7 +165,7 @@ def test_report_writes_the_pictures_and_the_document(tmp_path, evidence):
 
 def test_last_k_option_judges_again(tmp_path, evidence):
     cfg = config(tmp_path, evidence, last_k=1)
-    report.build(cfg)
+    document.build(cfg)
     md = cfg.document.read_text()
     model10 = md.split("## model10")[1]
     assert "- Seeds passed: 2/2" in model10 and "min last 1" in md  # the 99.36 dip is not in the last epoch
@@ -141,7 +177,7 @@ def test_each_candidate_is_judged_over_the_window_its_records_were_run_with(tmp_
     for seed, finals in enumerate(([99.30, 99.45, 99.41, 99.36, 99.44], [99.42, 99.41, 99.42, 99.45, 99.43])):
         save(evidence, a_run("model10", seed, 5_100, finals), Rules(last_k=5))
     cfg = config(tmp_path, evidence)
-    report.build(cfg)
+    document.build(cfg)
     md = cfg.document.read_text()
     model10, model2 = md.split("## model10")[1], md.split("## model2")[1].split("## model10")[0]
     assert "- Minimum over the last 5 epochs: 99.30% for the worst seed" in model10
@@ -151,16 +187,17 @@ def test_each_candidate_is_judged_over_the_window_its_records_were_run_with(tmp_
     assert table_row(md, "model2")[-1] == "last 3"
     # An explicit K overrides every record's: over the last epoch only, both seeds of model10 pass.
     cfg = config(tmp_path, evidence, last_k=1)
-    report.build(cfg)
+    document.build(cfg)
     assert "- Seeds passed: 2/2" in cfg.document.read_text().split("## model10")[1]
 
 
 def test_a_damaged_record_is_skipped_by_name_and_the_rest_reported(tmp_path, evidence):
     (evidence / "broken.json").write_text('{"schema": 1, "kind": "run", "result": {')
     (evidence / "model2-seed0.json").write_text(
-        (evidence / "model2-seed0.json").read_text().replace('"params": 7900', '"params": "many"'))
+        (evidence / "model2-seed0.json").read_text().replace('"params": 7900', '"params": "many"')
+    )
     cfg = config(tmp_path, evidence)
-    done = report.build(cfg)
+    done = document.build(cfg)
     named = [w for w in done.warnings if "skipped" in w and w.startswith(str(evidence))]
     assert any(w.startswith(str(evidence / "broken.json")) and "not valid JSON" in w for w in named)
     assert any(w.startswith(str(evidence / "model2-seed0.json")) and "result.params" in w for w in named)
@@ -172,8 +209,24 @@ def test_a_damaged_record_is_skipped_by_name_and_the_rest_reported(tmp_path, evi
 def test_cli_report_prints_warnings_and_files(tmp_path, evidence, capsys):
     (evidence / "broken.json").write_text("not json")
     out = tmp_path / "o" / "plots"
-    assert main(["report", "--results-dir", str(evidence), "--out", str(out), "--notes-dir", str(tmp_path / "none"),
-                 "--search-dir", str(tmp_path / "none"), "--data-dir", str(tmp_path / "no-data")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--results-dir",
+                str(evidence),
+                "--out",
+                str(out),
+                "--notes-dir",
+                str(tmp_path / "none"),
+                "--search-dir",
+                str(tmp_path / "none"),
+                "--data-dir",
+                str(tmp_path / "no-data"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr()
     assert f"warning: {evidence / 'broken.json'}: skipped, not valid JSON" in printed.err
     assert "reported 3 candidates (model1, model2, model10)" in printed.out
@@ -184,11 +237,20 @@ def test_cli_report_prints_warnings_and_files(tmp_path, evidence, capsys):
 def test_a_candidate_stopped_before_training_is_reported_without_pictures(tmp_path):
     folder = tmp_path / "gate"
     folder.mkdir()
-    result = RunResult(candidate="big", params=9_000, seed=0, device="cpu", torch=torch.__version__, threads=1,
-                       recipe={"epochs": 15}, status="not trained", error="big: 9,000 parameters > 8,000")
+    result = RunResult(
+        candidate="big",
+        params=9_000,
+        seed=0,
+        device="cpu",
+        torch=torch.__version__,
+        threads=1,
+        recipe={"epochs": 15},
+        status="not trained",
+        error="big: 9,000 parameters > 8,000",
+    )
     save(folder, result)
     cfg = config(tmp_path, folder)
-    done = report.build(cfg)
+    done = document.build(cfg)
     assert done.written == [cfg.document]  # no epochs: no curves, no point to plot
     md = cfg.document.read_text()
     assert table_row(md, "big")[4] == "not trained" and "- Seeds passed: 0/1" in md
@@ -211,11 +273,13 @@ def test_report_refuses_a_folder_without_records(tmp_path, capsys):
 def test_notes_fill_target_and_analysis_and_typed_numbers_are_flagged(tmp_path, evidence):
     notes = tmp_path / "notes"
     notes.mkdir()
-    (notes / "model2.md").write_text("# model2\n\n## Target\n\nBatchNorm after every `3x3` conv.\n\n"
-                                     "## Analysis\n\nIt reached 99.46% with 7,900 parameters.\n")
+    (notes / "model2.md").write_text(
+        "# model2\n\n## Target\n\nBatchNorm after every `3x3` conv.\n\n"
+        "## Analysis\n\nIt reached 99.46% with 7,900 parameters.\n"
+    )
     (notes / "model10.md").write_text("## Target\n\nA narrower 3x3 stack, two max-pools.\n")
     cfg = config(tmp_path, evidence)
-    done = report.build(cfg)
+    done = document.build(cfg)
     md = cfg.document.read_text()
     assert "BatchNorm after every `3x3` conv." in md and "A narrower 3x3 stack" in md
     assert md.split("## model10")[1].count("(no notes)") == 1  # its Analysis is missing
@@ -225,35 +289,54 @@ def test_notes_fill_target_and_analysis_and_typed_numbers_are_flagged(tmp_path, 
 
 # ---------------------------------------------------------------- search logs
 
+
 def test_search_log_tables_per_family(tmp_path, evidence):
     search = tmp_path / "search"
     search.mkdir()
     runs = [
-        {"arch": "x8", "recipe": "oc", "seed": 1, "params": 7944, "status": "completed",
-         "test_acc": [98.0] * 10 + [99.41, 99.45, 99.42, 99.50, 99.47]},
-        {"arch": "x8", "recipe": "oc", "seed": 0, "params": 7944, "status": "completed",
-         "test_acc": [98.0] * 10 + [99.38, 99.45, 99.42, 99.50, 99.43]},
-        {"arch": "q4", "recipe": "oc", "seed": 0, "params": 3744, "status": "completed",
-         "test_acc": [98.0] * 10 + [99.2, 99.3, 99.3, 99.3, 99.31]},
+        {
+            "arch": "x8",
+            "recipe": "oc",
+            "seed": 1,
+            "params": 7944,
+            "status": "completed",
+            "test_acc": [98.0] * 10 + [99.41, 99.45, 99.42, 99.50, 99.47],
+        },
+        {
+            "arch": "x8",
+            "recipe": "oc",
+            "seed": 0,
+            "params": 7944,
+            "status": "completed",
+            "test_acc": [98.0] * 10 + [99.38, 99.45, 99.42, 99.50, 99.43],
+        },
+        {
+            "arch": "q4",
+            "recipe": "oc",
+            "seed": 0,
+            "params": 3744,
+            "status": "completed",
+            "test_acc": [98.0] * 10 + [99.2, 99.3, 99.3, 99.3, 99.31],
+        },
         {"arch": "q4", "recipe": "oc", "seed": 1, "status": "diverged", "params": 3744, "test_acc": []},
         {"arch": "q4", "recipe": "oc", "seed": 2, "skipped": "budget"},
     ]
     (search / "s1.jsonl").write_text("\n".join(json.dumps(r) for r in runs) + "\n{oops\n")
     cfg = config(tmp_path, evidence)
-    done = report.build(cfg)
+    done = document.build(cfg)
     md = cfg.document.read_text()
     log = md.split("## Search log")[1]
     assert log.index("### At most 4,000 parameters") < log.index("### At most 8,000 parameters")
     # min over the last 5 epochs, per seed in seed order; mean ± std of the finals.
     # Only the family with a run that did not complete has the "other runs" column.
     assert table_row(log, "x8") == ["x8", "7,944", "oc", "0, 1", "99.38, 99.41", "1/2", "99.45 ± 0.03"]
-    assert table_row(log, "q4") == ["q4", "3,744", "oc", "0", "99.20", "0/1", "99.31 (one seed)",
-                                    "seed 1 diverged"]
+    assert table_row(log, "q4") == ["q4", "3,744", "oc", "0", "99.20", "0/1", "99.31 (one seed)", "seed 1 diverged"]
     assert "1 planned run was skipped by the sweeps (budget: 1)" in log
     assert any(w.startswith(f"{search / 's1.jsonl'}:6: skipped, not valid JSON") for w in done.warnings)
 
 
 # ---------------------------------------------------------------- predictions
+
 
 def test_confusion_and_per_class_tables():
     labels = torch.tensor([0, 0, 1, 1, 1, 2])
@@ -273,9 +356,29 @@ def trained(tmp_path_factory) -> Path:
         pytest.skip(f"MNIST is not available here: {e}")
     folder = tmp_path_factory.mktemp("run")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "harness", "train", "model1", "--limit-train", "512",
-                           "--epochs", "1", "--json", str(folder / "model1-seed0.json"), "--quiet",
-                           "--device", "cpu"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "train",
+            "model1",
+            "--limit-train",
+            "512",
+            "--epochs",
+            "1",
+            "--json",
+            str(folder / "model1-seed0.json"),
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return folder
 
@@ -295,14 +398,21 @@ def test_eval_reproduces_the_runs_final_accuracy(trained, capsys):
 
 
 def test_a_difference_from_the_record_is_shown_with_its_likely_causes():
-    rec = {"result": {"epochs": [{"epoch": 15, "test_correct": 9941, "test_total": 10000}],
-                      "device": "cuda:0", "recipe": {"mean": 0.13, "std": 0.31}}}
+    rec = {
+        "result": {
+            "epochs": [{"epoch": 15, "test_correct": 9941, "test_total": 10000}],
+            "device": "cuda:0",
+            "recipe": {"mean": 0.13, "std": 0.31},
+        }
+    }
     recipe = Recipe(mean=0.1307, std=0.3081)
     assert compare_with_record(rec, 9941, 10000, "r.json", torch.device("cuda"), recipe) == [
-        "matches the run's final accuracy (9941/10000 in r.json, epoch 15)"]
+        "matches the run's final accuracy (9941/10000 in r.json, epoch 15)"
+    ]
     lines = compare_with_record(rec, 9938, 10000, "r.json", torch.device("cpu"), recipe)
-    assert lines[0] == ("differs from the run's final accuracy: 9938/10000 here, 9941/10000 in r.json, "
-                        "epoch 15 (-3 images)")
+    assert lines[0] == (
+        "differs from the run's final accuracy: 9938/10000 here, 9941/10000 in r.json, epoch 15 (-3 images)"
+    )
     assert "mean 0.13 and std 0.31" in lines[1] and "--device cuda" in lines[2]
 
 
@@ -312,8 +422,9 @@ def test_eval_refuses_weights_of_another_shape(tmp_path, capsys):
     torch.save(state, tmp_path / "w.pt")
     assert main(["eval", "model1", "--weights", str(tmp_path / "w.pt"), "--device", "cpu"]) == 2
     # Without bubblewrap a NOT SANDBOXED warning comes first; the error is still one line.
-    err = "\n".join(line for line in capsys.readouterr().err.strip().splitlines()
-                    if not line.startswith("warning: NOT SANDBOXED"))
+    err = "\n".join(
+        line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning: NOT SANDBOXED")
+    )
     assert len(err.splitlines()) == 1 and err.startswith("error: the weights in")
     assert "block1.0.0.weight: [8, 1, 3, 3] in the file, [10, 1, 3, 3] in the model" in err
     assert "missing" in err and "unexpected (weight, bias)" in err
@@ -331,8 +442,19 @@ def test_report_draws_misclassified_digits_from_the_weights_beside_a_record(trai
         (runs / f"model1-seed0{suffix}").write_bytes((trained / f"model1-seed0{suffix}").read_bytes())
     (runs / "a-broken.json").write_text("{")  # sorts first: the record must still find its weights
     cfg = config(tmp_path, runs)
-    done = main(["report", "--results-dir", str(runs), "--out", str(cfg.plots_dir),
-                 "--notes-dir", str(cfg.notes_dir), "--search-dir", str(cfg.search_dir)])
+    done = main(
+        [
+            "report",
+            "--results-dir",
+            str(runs),
+            "--out",
+            str(cfg.plots_dir),
+            "--notes-dir",
+            str(cfg.notes_dir),
+            "--search-dir",
+            str(cfg.search_dir),
+        ]
+    )
     assert done == 0
     grid = cfg.plots_dir / "model1-misclassified.png"
     width, height = png_size(grid)

@@ -1,20 +1,20 @@
 """The gate split across machines: shard assignment (complete, balanced, stable as candidates
 are added) and `python -m harness merge`, which must give the table of one run."""
+
 from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
-import pytest
-
 import candidates
-from harness import shards
-from harness.__main__ import main
+import pytest
 from test_gate import REPO, run_pytest
 
-STAND_INS = '''
+from harness.cli.main import main
+from harness.judge import shards
+
+STAND_INS = """
 import torch.nn as nn
 from models.registry import register_model
 
@@ -39,7 +39,7 @@ def lin_unclaimed():
 @register_model(recipe=FAST, claim=dict(seeds=(0,)))
 def too_big():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.Linear(16, 10))
-'''
+"""
 
 
 def test_shard_values_are_checked():
@@ -114,16 +114,31 @@ def test_three_shards_merged_give_the_table_of_one_run(tree, tmp_path):
     assert _untimed((merged / "summary.md").read_text()) == _untimed((tmp_path / "whole" / "summary.md").read_text())
     one, many = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "whole", merged))
     drop = {"seconds_per_epoch", "total_seconds"}
-    assert [{k: v for k, v in r.items() if k not in drop} for r in many["runs"]] == \
-        [{k: v for k, v in r.items() if k not in drop} for r in one["runs"]]
+    assert [{k: v for k, v in r.items() if k not in drop} for r in many["runs"]] == [
+        {k: v for k, v in r.items() if k not in drop} for r in one["runs"]
+    ]
     assert many["counts"] == one["counts"] and many["records"] == one["records"]
 
 
 def test_merge_refuses_duplicates_and_mixed_rules(tmp_path, capsys):
-    record = {"schema": 1, "kind": "run", "rules": {"last_k": 3}, "provenance": {"harness": "x"},
-              "result": {"candidate": "m", "params": 1, "seed": 0, "device": "cpu", "torch": "t", "threads": 1,
-                         "recipe": {}, "status": "completed", "epochs": []},
-              "gate": {"outcome": "pass"}}
+    record = {
+        "schema": 1,
+        "kind": "run",
+        "rules": {"last_k": 3},
+        "provenance": {"harness": "x"},
+        "result": {
+            "candidate": "m",
+            "params": 1,
+            "seed": 0,
+            "device": "cpu",
+            "torch": "t",
+            "threads": 1,
+            "recipe": {},
+            "status": "completed",
+            "epochs": [],
+        },
+        "gate": {"outcome": "pass"},
+    }
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "m-seed0.json").write_text(json.dumps(record))

@@ -1,5 +1,6 @@
 """The CI workflows checked by actionlint: every file in .github/workflows must lint clean,
 deprecated action runtimes included, so a broken or outdated workflow fails here first."""
+
 from __future__ import annotations
 
 import shutil
@@ -32,10 +33,10 @@ def test_workflows_are_found():
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
 def test_workflow_lints_clean(workflow: Path):
-    run = subprocess.run([actionlint(), "-no-color", str(workflow)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, (f"actionlint exit {run.returncode} on {workflow.name}:\n"
-                                 f"{run.stdout}{run.stderr}")
+    run = subprocess.run(
+        [actionlint(), "-no-color", str(workflow)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, f"actionlint exit {run.returncode} on {workflow.name}:\n{run.stdout}{run.stderr}"
 
 
 def test_the_reusable_action_lints_clean_as_a_course_repository_uses_it(tmp_path):

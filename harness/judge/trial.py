@@ -1,0 +1,653 @@
+"""One trial, from the judge's side. The builder process imports the candidate file, builds
+it under the judge's seeds and traces it (harness.runner.builder); the trainer process, which never
+runs candidate code, loads the traced programs (harness.runner.trainer). The judge counts the budget
+and checks the seed from the programs' tensors, feeds the trainer the training set and the
+test images in a secret order, scores its test outputs with the judge's own labels, and
+returns the RunResult it vouches for. The one path for the gate, the CLI and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.engine import loop
+from harness.engine.data import MNIST
+from harness.engine.recipe import Recipe
+from harness.judge import budget as budgets
+from harness.judge import sandbox
+from harness.judge.budget import Budget
+from harness.records.schema import EpochRow, RunResult
+from harness.runner import channel
+from harness.runner.anatomy import Anatomy, Field, LayerRow
+
+CHECK_SEED_OFFSET = 1_000_003  # the second seed a candidate is built with, to see that the seed is ours
+IDLE_LIMIT = 1800.0  # seconds a process may go without a message before it is stopped
+BUILD_LIMIT = 120.0  # seconds the builder has to import, build, check and trace
+MEMORY_LIMIT = 4 * 2**30  # bytes of data (heap and private mappings) a child may hold
+EPOCH_FACTOR = 5.0  # an epoch may take this many times the first one (and at least EPOCH_FLOOR s)
+EPOCH_FLOOR = 60.0
+FIXED_VALUES = 2  # a tensor the seed does not change may hold at most this many distinct values
+
+
+class TrialStopped(Exception):
+    """The trial ended before training: the candidate broke, or broke a rule the judge checks
+    itself. `params` is the count when one was made."""
+
+    def __init__(self, reason: str, params: int | None = None):
+        super().__init__(reason)
+        self.reason, self.params = reason, params
+
+
+class RunnerFailed(RuntimeError):
+    """A child process died or broke the protocol; the message carries the end of its stderr."""
+
+
+def cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS tells it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int) -> int:
+    """Torch threads for each of `jobs` runners sharing the cores: more threads than cores in
+    all makes every runner slower."""
+    return max(1, cores() // max(1, jobs))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the judge starts its child processes in this session."""
+
+    isolation: sandbox.Isolation
+    device: str = "cpu"
+    threads: int = 0  # torch threads in the child; 0: torch's default
+    idle_limit: float = IDLE_LIMIT
+    cuda_graphs: str = "auto"  # on CUDA: auto (capture, else eager with the reason), off, on
+    build_limit: float = BUILD_LIMIT
+    # RLIMIT_DATA, set by each child before it reads anything: unlike an address-space limit it
+    # leaves the CUDA driver's reserved (never written) mappings alone. 0: no limit.
+    memory_limit: int = MEMORY_LIMIT
+    epoch_factor: float = EPOCH_FACTOR
+    epoch_floor: float = EPOCH_FLOOR
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:g} GiB"
+
+
+def memory_breach(text: str | None, limit: int) -> str | None:
+    """The limit's own message when `text` is an allocation failure, else None."""
+    if (
+        text
+        and limit
+        and (
+            "can't allocate memory" in text
+            or "MemoryError" in text
+            or "Cannot allocate memory" in text
+            or "std::bad_alloc" in text
+        )
+    ):
+        return f"exceeded the {gib(limit)} memory limit"
+    return None
+
+
+# ---------------------------------------------------------------- the child processes
+
+_LIVE: set = set()  # processes not yet closed, so an interrupted judge can end them all
+
+
+def kill_all() -> None:
+    """End every live child (after Ctrl-C in a judge that drives several at once)."""
+    for r in list(_LIVE):
+        r.kill()
+
+
+class Runner:
+    """A started child process, builder or trainer: the wire both ways, its stderr kept in a
+    file, a watchdog for hangs."""
+
+    def __init__(self, role: str, settings: Settings, file: Path | None = None):
+        self.role, self.settings = role, settings
+        threads = settings.threads
+        env = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}  # before CUDA starts, or deterministic cuBLAS cannot be had
+        if threads:
+            env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        argv, env, self.inside_file = sandbox.runner_command(
+            role, settings.isolation, candidate_file=file, device=settings.device, env=env
+        )
+        self.stderr = tempfile.TemporaryFile()
+        self.started = time.perf_counter()
+        # A session of its own: Ctrl-C reaches the judge, which decides what the child does.
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env, start_new_session=True
+        )
+        _LIVE.add(self)
+        self.last = time.monotonic()
+        self._done = threading.Event()
+        self.timed_out = False
+        self.deadline: float | None = None  # monotonic time by which the next message must come
+        self.expired: str | None = None  # why the deadline ended the process
+        self._why_deadline = ""
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def expect_within(self, seconds: float | None, why: str = "") -> None:
+        """The next message must come within `seconds` (None: only the idle limit), or the
+        process is stopped and `expired` says `why`."""
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self._why_deadline = why
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            now = time.monotonic()
+            if self.deadline is not None and now > self.deadline:
+                self.expired = self._why_deadline
+                self.kill()
+                return
+            if now - self.last > self.settings.idle_limit:
+                self.timed_out = True
+                self.kill()
+                return
+
+    def send(self, kind: str, **payload) -> None:
+        try:
+            channel.send(self.proc.stdin, kind, **payload)
+        except (BrokenPipeError, OSError) as e:
+            raise RunnerFailed(self._why(f"the {self.role} stopped reading ({e})")) from None
+        self.last = time.monotonic()
+
+    def receive(self) -> dict:
+        try:
+            message = channel.receive(self.proc.stdout)
+        except channel.ChannelError as e:
+            raise RunnerFailed(self._why(str(e))) from None
+        self.last = time.monotonic()
+        if self.deadline is not None and self.last > self.deadline:  # late, even if the watchdog slept
+            self.expired = self._why_deadline
+            self.kill()
+            raise RunnerFailed(self._why("the message came after its deadline"))
+        return message
+
+    def tail(self, lines: int = 8) -> str:
+        self.stderr.seek(0)
+        text = self.stderr.read().decode("utf-8", "replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _why(self, what: str) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=2)
+        code = self.proc.returncode
+        parts = [what]
+        if self.timed_out:
+            parts.append(f"no message for {self.settings.idle_limit:.0f} s, so it was stopped")
+        if self.expired:
+            parts.append(self.expired)
+        if code is not None:
+            parts.append(f"exit status {code}")
+        said = self.tail()
+        return "; ".join(parts) + (f"; its last words:\n{said}" if said else "")
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            self.proc.kill()
+
+    def close(self) -> None:
+        _LIVE.discard(self)
+        self._done.set()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+
+class Trial:
+    """The processes of one trial: a builder that runs the candidate file, then a trainer that
+    never does. Closing the trial ends both."""
+
+    def __init__(self, file: Path, settings: Settings):
+        self.file, self.settings = Path(file), settings
+        self.processes: list[Runner] = []
+
+    def start(self, role: str) -> Runner:
+        r = Runner(role, self.settings, self.file if role == "builder" else None)
+        self.processes.append(r)
+        return r
+
+    def kill(self) -> None:
+        for r in self.processes:
+            r.kill()
+
+    def close(self) -> None:
+        for r in self.processes:
+            r.close()
+
+
+@contextlib.contextmanager
+def runner(file: Path, settings: Settings):
+    t = Trial(file, settings)
+    try:
+        yield t
+    except BaseException:
+        t.kill()
+        raise
+    finally:
+        t.close()
+
+
+# ---------------------------------------------------------------- build, trace and check
+
+
+@dataclass
+class Built:
+    """A candidate as the judge has seen it traced, before any training."""
+
+    runner: Runner  # the trainer, with the programs loaded
+    state: dict[str, torch.Tensor]  # the weights the programs read, under the trial's seed
+    budget: Budget
+    anatomy: Anatomy | None = None
+    trainable: int | None = None  # values of the parameters the optimizer steps
+    ops: dict[str, int] = dataclasses.field(default_factory=dict)  # ATen op -> calls in the two programs
+
+
+def _anatomy(info: dict) -> Anatomy | None:
+    if not info:
+        return None
+    head = Field(**info["head"]) if info.get("head") else None
+    counted = info.get("counted_macs")
+    return Anatomy(
+        [LayerRow(**row) for row in info["rows"]],
+        tuple(info["input_size"]),
+        head,
+        counted if isinstance(counted, int) else None,
+    )
+
+
+def _tensor_dict(obj) -> bool:
+    return isinstance(obj, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _programs(reply: dict, name: str) -> tuple[dict, dict]:
+    """(programs, check-seed state) from the builder's reply, or TrialStopped if malformed."""
+    progs, check = reply.get("programs"), reply.get("check") or {}
+    ok = (
+        isinstance(progs, dict)
+        and isinstance(progs.get("graphs"), dict)
+        and all(isinstance(v, bytes) for v in progs["graphs"].values())
+        and _tensor_dict(progs.get("state"))
+        and isinstance(progs.get("constants"), dict)
+        and all(_tensor_dict(c) for c in progs["constants"].values())
+        and _tensor_dict(check.get("state", {}))
+        and _tensor_dict(check.get("constants", {}))
+    )
+    if not ok:
+        raise TrialStopped(f"{name}: the builder's report is malformed (no programs with their tensors)")
+    return progs, check
+
+
+def _seed_blind(tensors: dict[str, torch.Tensor], other: dict[str, torch.Tensor], free) -> str | None:
+    """The first tensor that the seed does not change and that holds more than a few distinct
+    values: an initialisation chosen in advance (a forged generator state, weights carried in
+    the source). Constant fills, identity and dirac inits hold one or two values and pass."""
+    for key, value in tensors.items():
+        twin = other.get(key)
+        if key in free or twin is None or twin.shape != value.shape or twin.dtype != value.dtype:
+            continue
+        if (
+            value.numel() > FIXED_VALUES
+            and torch.equal(twin, value)
+            and torch.unique(value.detach().reshape(-1)).numel() > FIXED_VALUES
+        ):
+            return key
+    return None
+
+
+def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: bool = False) -> Built:
+    """Build and trace the candidate in a builder, load the programs into a trainer, and check
+    them; TrialStopped if the candidate cannot be built or traced, or breaks a rule."""
+    seeds = [seed + CHECK_SEED_OFFSET, seed] if check_seed else [seed]
+    builder = r.start("builder")
+    limit = r.settings.build_limit
+    builder.expect_within(limit, f"took more than {limit:g} s to build")
+    builder.send(
+        "start",
+        file=builder.inside_file,
+        name=name,
+        seeds=seeds,
+        threads=r.settings.threads,
+        memory_limit=r.settings.memory_limit,
+    )
+    trainer = r.start("trainer")  # starts (imports torch) while the builder works
+    try:
+        reply = builder.receive()
+    except RunnerFailed as e:
+        if builder.expired:
+            raise TrialStopped(f"{name}: failed: {builder.expired}") from None
+        if (breach := memory_breach(str(e), r.settings.memory_limit)) or builder.proc.returncode == -9:
+            raise TrialStopped(f"{name}: failed: {breach or 'killed while building (out of memory?)'}") from None
+        raise
+    finally:
+        builder.close()  # done: nothing of the candidate's process outlives its report
+    if reply["kind"] == "error" and (breach := memory_breach(str(reply.get("message")), r.settings.memory_limit)):
+        raise TrialStopped(f"{name}: failed: {breach} while building ({str(reply.get('message'))[:200]})")
+    if reply["kind"] == "error":
+        what = {
+            "import": "its file could not be imported: ",
+            "build": "the builder raised ",
+            "forward": "",
+            "export": "its forward could not be traced: ",
+        }.get(reply.get("stage"), f"{reply.get('stage')}: ")
+        raise TrialStopped(f"{name}: {what}{reply.get('message')}")
+    if reply["kind"] != "built":
+        raise RunnerFailed(f"the builder answered {reply['kind']!r} to the build request")
+    progs, check = _programs(reply, name)
+    trainer.send(
+        "load",
+        name=name,
+        device=r.settings.device,
+        threads=r.settings.threads,
+        memory_limit=r.settings.memory_limit,
+        **progs,
+    )
+    loaded = trainer.receive()
+    if loaded["kind"] == "error":
+        raise TrialStopped(f"{name}: {loaded.get('message')}")
+    if loaded["kind"] != "loaded":
+        raise RunnerFailed(f"the trainer answered {loaded['kind']!r} to the programs")
+    report = loaded["report"]
+    tensors = {}
+    for key, kind in report["reads"].items():
+        if kind == "constant":
+            mode, _, const = key.partition(":")
+            tensors[f"{const} (constant, {mode} program)"] = progs["constants"][mode][const]
+        elif key in progs["state"]:
+            tensors[key] = progs["state"][key]
+        else:  # a non-persistent buffer: torch.export keeps it with the constants
+            tensors[key] = next(c[key] for c in progs["constants"].values() if key in c)
+    counted = budgets.count(tensors, report["free"])
+    if check_seed:
+        mine = {
+            **{k: v for k, v in tensors.items() if "(constant" not in k},
+            **{f"{k} (constant, train program)": v for k, v in progs["constants"].get("train", {}).items()},
+        }
+        theirs = {
+            **check["constants"],
+            **check["state"],
+            **{f"{k} (constant, train program)": v for k, v in check["constants"].items()},
+        }
+        if (blind := _seed_blind(mine, theirs, set(report["free"]))) is not None:
+            raise TrialStopped(
+                f"{name}: weight {blind!r} does not depend on the seed (identical under seeds "
+                f"{seeds[1]} and {seeds[0]}): the harness owns the seed; remove torch.manual_seed, "
+                f"generator state and weights written into the file",
+                counted.total,
+            )
+    state = {k: v for k, v in tensors.items() if "(constant" not in k}
+    layers = None
+    if anatomy:  # read from the evaluation program in the trainer, like everything else
+        trainer.send("anatomy")
+        answer = trainer.receive()
+        if answer["kind"] != "anatomy":
+            raise RunnerFailed(f"the trainer answered {answer['kind']!r} to an anatomy order")
+        layers = _anatomy(answer)
+    return Built(trainer, state, counted, layers, int(report["trainable"]), dict(report["ops"]))
+
+
+# ---------------------------------------------------------------- train and score
+
+
+@dataclass
+class Outcome:
+    """A finished (or stopped) training, as the judge scored it."""
+
+    result: RunResult
+    state: dict[str, torch.Tensor] | None  # final weights, when the run completed
+    budget_after: Budget | None = None
+    overhead: dict = dataclasses.field(default_factory=dict)  # seconds spent on the split itself
+
+
+def _execution(told) -> dict:
+    """The runner's account of how it computed (engine, card, precision): informative only, since
+    the trainer is the candidate's process, so kept to short plain values."""
+    if not isinstance(told, dict):
+        return {}
+    return {
+        str(k)[:40]: (v if isinstance(v, (bool, int, float)) or v is None else str(v)[:300])
+        for k, v in list(told.items())[:20]
+    }
+
+
+def _secret_order(n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(secrets.randbits(62)))
+
+
+def train(
+    built: Built,
+    name: str,
+    recipe: Recipe,
+    data: MNIST,
+    seed: int,
+    *,
+    limit_train: int | None = None,
+    hooks: loop.Hooks | None = None,
+    resume: dict | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    result_base: RunResult | None = None,
+) -> Outcome:
+    """Train in the trainer and score every epoch here. Interrupts (Ctrl-C) end the trainer and
+    raise loop.TrainingInterrupted with every epoch scored so far."""
+    r = built.runner
+    n_test = len(data.test_labels)
+    order = _secret_order(n_test)
+    restore = torch.empty_like(order)
+    restore[order] = torch.arange(n_test)
+    result = result_base or RunResult(
+        candidate=name,
+        params=built.budget.total,
+        seed=seed,
+        device=r.settings.device,
+        torch=torch.__version__,
+        threads=r.settings.threads or torch.get_num_threads(),
+        recipe=recipe.to_dict(),
+        limit_train=limit_train,
+    )
+    result.isolation = r.settings.isolation.mode
+    if resume is not None:
+        result.epochs = [EpochRow(**row) for row in resume["rows"]]
+    t_send = time.perf_counter()
+    overhead = {"start": t_send - r.started}
+    r.send(
+        "train",
+        recipe=recipe.to_dict(),
+        seed=seed,
+        limit_train=limit_train,
+        train_images=data.train_images,
+        train_labels=data.train_labels,
+        test_images=data.test_images[order],
+        progress=hooks is not None,
+        checkpoints=checkpoint is not None,
+        resume=resume,
+        cuda_graphs=r.settings.cuda_graphs,
+    )
+    overhead["send_data"] = time.perf_counter() - t_send
+    scored: dict[int, tuple[float, int]] = {}
+    overhead["scoring"] = 0.0
+    needs_score = recipe.schedule is not None and recipe.schedule.monitor in ("test_loss", "test_acc")
+    breach, first_epoch = None, None
+    try:
+        while True:
+            try:
+                msg = r.receive()
+            except RunnerFailed as e:
+                if not r.expired and not memory_breach(str(e), r.settings.memory_limit):
+                    raise
+                r.kill()
+                result.status = "crashed"
+                result.error = (
+                    f"failed: {r.expired or memory_breach(str(e), r.settings.memory_limit)}; the "
+                    f"{len(result.epochs)} finished epochs are kept"
+                )
+                return Outcome(result, None, None, overhead)
+            kind = msg["kind"]
+            if kind == "outputs":
+                t0 = time.perf_counter()
+                epoch = msg.get("epoch")
+                if not isinstance(epoch, int) or epoch in scored:
+                    breach = (
+                        f"handed in test outputs twice in epoch {epoch}"
+                        if epoch in scored
+                        else "handed in test outputs without an epoch number"
+                    )
+                    break
+                out = msg.get("outputs")
+                if (problem := outputs_problem(out, n_test)) is not None:
+                    breach = f"handed in test outputs in epoch {epoch} that {problem}"
+                    break
+                loss_sum, correct = loop.score(out[restore], data.test_labels)
+                scored[epoch] = (loss_sum, correct)
+                if needs_score:  # the recipe steers by a test number; nothing else hears back
+                    r.send("score", loss_sum=loss_sum, correct=correct)
+                overhead["scoring"] += time.perf_counter() - t0
+            elif kind == "epoch":
+                row = _judged_row(msg["row"], scored, n_test)
+                result.epochs.append(row)
+                if first_epoch is None:
+                    first_epoch = row.seconds
+                # An epoch may take a few times the first, never forever: the next must end by then.
+                limit = max(r.settings.epoch_floor, r.settings.epoch_factor * first_epoch)
+                r.expect_within(
+                    limit,
+                    f"epoch {row.epoch + 1} took more than {limit:.0f} s "
+                    f"({r.settings.epoch_factor:g}x the first epoch's {first_epoch:.1f} s)",
+                )
+                if hooks:
+                    hooks.epoch_end(row)
+            elif kind == "epoch_start" and hooks:
+                hooks.epoch_start(int(msg["epoch"]), int(msg["steps"]))
+            elif kind == "step" and hooks:
+                hooks.step(
+                    int(msg["step"]),
+                    torch.tensor(float(msg["loss"])),
+                    torch.tensor(int(msg["correct"])),
+                    int(msg["seen"]),
+                )
+            elif kind == "checkpoint" and checkpoint is not None:
+                state = dict(msg["state"])
+                state["rows"] = [dataclasses.asdict(x) for x in result.epochs]  # the judge's numbers
+                checkpoint(state)
+            elif kind == "done":
+                break
+    except KeyboardInterrupt:
+        r.kill()
+        result.status = "interrupted"
+        result.error = f"interrupted after {len(result.epochs)} finished epochs"
+        raise loop.TrainingInterrupted(result) from None
+    r.expect_within(None)  # the epochs are over; later orders have only the idle limit
+    if breach is not None:
+        r.kill()
+        result.status = "crashed"
+        result.error = f"the trainer {breach}; the {len(result.epochs)} finished epochs are kept"
+        return Outcome(result, None, None, overhead)
+    status = msg.get("status")
+    result.status = status if status in ("completed", "diverged", "crashed") else "crashed"
+    result.error = msg.get("error") if result.status != "completed" else None
+    if (breach := memory_breach(result.error, r.settings.memory_limit)) is not None:
+        result.error = f"failed: {breach} ({result.error})"
+    result.seconds = float(msg.get("seconds") or 0.0)
+    result.setup_seconds = float(msg.get("setup_seconds") or 0.0)
+    result.execution = _execution(msg.get("execution"))
+    state = msg.get("state") if result.status == "completed" else None
+    budget_after = None
+    if _tensor_dict(state):
+        budget_after = budgets.count(state, built.budget.excluded)
+        result.params_after = budget_after.total
+    elif result.status == "completed":
+        result.status, result.error = "crashed", "the trainer finished without handing back its weights"
+        state = None
+    return Outcome(result, state, budget_after, overhead)
+
+
+def outputs_problem(out, n: int) -> str | None:
+    """Why `out` is not a dense float tensor of exactly [n, 10], or None when it is. The judge
+    indexes and scores it, so anything else is refused before it is touched."""
+    if type(out) is not torch.Tensor:
+        return f"are a {type(out).__name__}, not a plain tensor"
+    if out.layout != torch.strided or out.is_quantized or out.is_meta or out.is_nested:
+        return f"are not a dense tensor (layout {out.layout})"
+    if out.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        return f"have dtype {out.dtype}, not a float"
+    if tuple(out.shape) != (n, 10):
+        return f"have shape {list(out.shape)}, not [{n}, 10]"
+    if not out.is_contiguous():
+        return "are not contiguous"
+    return None
+
+
+def _judged_row(reported: dict, scored: dict, n_test: int) -> EpochRow:
+    """The runner's training figures with the judge's own test score."""
+    epoch = int(reported["epoch"])
+    if epoch not in scored:
+        raise RunnerFailed(f"the trainer reported epoch {epoch} without handing in its test outputs")
+    loss_sum, correct = scored[epoch]
+    return EpochRow(
+        epoch=epoch,
+        train_loss=float(reported["train_loss"]),
+        train_acc=float(reported["train_acc"]),
+        test_loss=loss_sum / n_test,
+        test_acc=100.0 * correct / n_test,
+        test_correct=correct,
+        test_total=n_test,
+        lr=float(reported["lr"]),
+        seconds=float(reported["seconds"]),
+    )
+
+
+def predict(built: Built, state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """The candidate's outputs for already-normalised images with the given weights (which
+    must fit it exactly), in the order given."""
+    r = built.runner
+    order = _secret_order(len(images))
+    restore = torch.empty_like(order)
+    restore[order] = torch.arange(len(images))
+    r.send("predict", state=state, images=images[order])
+    msg = r.receive()
+    if msg["kind"] == "error":
+        raise TrialStopped(str(msg.get("message")))
+    out = msg.get("outputs")
+    if (problem := outputs_problem(out, len(images))) is not None:
+        raise RunnerFailed(f"the trainer's outputs {problem}")
+    return out[restore]
+
+
+def infer(built: Built, batch: int, repeat: int) -> tuple[int, ...]:
+    """Run `repeat` forward passes on a random batch inside the trainer; the output's shape."""
+    built.runner.send("infer", batch=batch, repeat=repeat)
+    msg = built.runner.receive()
+    if msg["kind"] != "inferred":
+        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to an inference order")
+    return tuple(msg["shape"])
+
+
+def gradients(built: Built, batch: int = 4) -> tuple[list[str], tuple[int, ...]]:
+    """(names of trainable parameters that get no gradient from a backward pass, the output
+    shape for a training-mode batch), computed in the trainer."""
+    built.runner.send("gradients", batch=batch)
+    msg = built.runner.receive()
+    if msg["kind"] != "gradients":
+        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to a gradient order")
+    return list(msg["missing"]), tuple(msg["output_shape"])
