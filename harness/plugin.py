@@ -1,5 +1,5 @@
 """The compliance gate as a pytest plugin: the rule options, one compliance test per candidate
-and seed (judged by harness/judge/verdict.py, the candidate's code run only in a sandboxed runner),
+and seed (judged by harness/judge/judging.py, the candidate's code run only in a sandboxed runner),
 the evidence checks, and the summary table and files at the end of the session."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from harness.engine import data as mnist_data
 from harness.engine import loop
-from harness.judge import catalog, sandbox, shards, trial, verdict
+from harness.judge import catalog, judging, sandbox, shards, trial
 from harness.judge.rules import Rules
 from harness.records import store
 from harness.report import table
@@ -397,7 +397,7 @@ def _command(config: pytest.Config) -> str:
 
 class Gate:
     """What a compliance test uses: the settings, the judgement of one candidate and seed
-    (harness/judge/verdict.py), and the ending of the test from it: the claim decides between pass,
+    (harness/judge/judging.py), and the ending of the test from it: the claim decides between pass,
     fail and expected failure. Nothing of the candidate's runs in this process."""
 
     ENTRIES_KEY = ENTRIES_KEY
@@ -421,8 +421,8 @@ class Gate:
             memory_limit=self.run.memory_limit,
         )
 
-    def session(self) -> verdict.Session:
-        return verdict.Session(
+    def session(self) -> judging.Session:
+        return judging.Session(
             rules=self.rules,
             settings=self.settings(),
             results_dir=self.run.results_dir,
@@ -436,8 +436,8 @@ class Gate:
     def judge_candidate(self, name: str, seed: int) -> None:
         entry = self.item.config.stash[ENTRIES_KEY][name]
         try:
-            rec = verdict.judge(entry, seed, self.session(), test_id=self.item.nodeid)
-        except verdict.Unavailable as e:
+            rec = judging.judge(entry, seed, self.session(), test_id=self.item.nodeid)
+        except judging.Unavailable as e:
             pytest.fail(str(e), pytrace=False)
         except loop.TrainingInterrupted as stopped:
             # The finished epochs are on disk; they reach the summary, then pytest stops the
@@ -469,7 +469,7 @@ class Gate:
                 f"claim=dict(seeds=..., last_k=...) to its @register_model in {entry.file}",
                 pytrace=False,
             )
-        if label == verdict.NOT_TRAINED:
+        if label == judging.NOT_TRAINED:
             pytest.skip(f"{name}: not trained: no claim (checks passed; --unclaimed=train trains it)")
 
 

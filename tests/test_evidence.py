@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.judge import catalog, evidence, verdict
+from harness.judge import catalog, evidence, judging
 
 ENTRIES = catalog.scan(catalog.REPO_MODELS)
 CLAIMING = sorted(name for name, e in ENTRIES.items() if e.claim is not None)
@@ -58,7 +58,7 @@ def test_missing_failing_and_loosely_judged_records_are_named(tmp_path):
     name = CLAIMING[0]
     entry, out = _copy(tmp_path, name)
     seeds = entry.claim["seeds"]
-    records = [out / name / verdict.record_name(name, s) for s in seeds]
+    records = [out / name / judging.record_name(name, s) for s in seeds]
     records[0].unlink()
     rec = json.loads(records[1].read_text())
     rec["result"]["epochs"][-1]["test_correct"] = 9000

@@ -132,7 +132,10 @@ def test_the_sandbox_mounts_only_what_the_runner_imports():
     iso = sandbox.Isolation("sandbox", "test")
     for role in sandbox.ROLES:
         argv, _, _ = sandbox.runner_command(role, iso, candidate_file=ROOT / "models" / "model1.py")
-        seen = {argv[i + 2] for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 2].startswith("/mnist8k")}
+        binds = [(argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a == "--ro-bind"]
+        seen = {inside for _, inside in binds if inside.startswith(sandbox.ROOT_INSIDE)}
+        missing = [source for source, inside in binds if inside in seen and not Path(source).exists()]
+        assert not missing, f"the sandbox would mount paths that do not exist: {missing}"
         harness_parts = {s.split("/", 3)[3] for s in seen if s.startswith(f"{sandbox.ROOT_INSIDE}/harness/")}
         assert harness_parts == set(sandbox.RUNNER_PARTS), role
         assert not any(s.endswith(("/judge", "/report", "/cli")) for s in seen)

@@ -18,7 +18,7 @@ from harness.engine.checks import CandidateError
 from harness.engine.data import DIGESTS, load, prepare
 from harness.engine.loop import TrainingInterrupted
 from harness.engine.recipe import Recipe, RecipeError
-from harness.judge import catalog, evidence, sandbox, shards, trial, verdict, weights
+from harness.judge import catalog, evidence, judging, sandbox, shards, trial, weights
 from harness.judge.rules import Rules, apply_rules, gate_fails
 from harness.records.progress import ProgressHooks, format_epoch_log
 from harness.records.schema import RunResult
@@ -353,7 +353,7 @@ def _write_record(
     rules = Rules()
     verdict = apply_rules(result, rules, recipe.epochs)
     rec = run_record(result, verdict=verdict, rules=rules, command=command)
-    rec["provenance"] = verdict.provenance(entry)
+    rec["provenance"] = judging.provenance(entry)
     write_json(paths["json"], rec)
     log = format_epoch_log(result.epochs, steps)
     if result.status != "completed":
@@ -496,7 +496,7 @@ def cmd_evidence(args, command: str) -> int:
         raise OSError(f"cannot write evidence to {out} ({e.strerror or e})") from None
     load(args.data_dir)  # fail now, not in the middle of the runs
     rules = evidence.claim_rules(entry.claim)
-    session = verdict.Session(rules=rules, settings=settings, results_dir=out, data_dir=args.data_dir, command=command)
+    session = judging.Session(rules=rules, settings=settings, results_dir=out, data_dir=args.data_dir, command=command)
     print(
         f"{entry.name}: seeds {', '.join(map(str, entry.claim['seeds']))} over the last {rules.last_k} "
         f"epochs, {jobs} at a time with {settings.threads} thread(s) each, {settings.isolation.mode}; "
@@ -506,7 +506,7 @@ def cmd_evidence(args, command: str) -> int:
     records = []
     try:
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(verdict.judge, entry, seed, session) for seed in entry.claim["seeds"]]
+            futures = [pool.submit(judging.judge, entry, seed, session) for seed in entry.claim["seeds"]]
             for done in concurrent.futures.as_completed(futures):
                 records.append(done.result())
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.cli import importer
 from harness.engine.data import load
-from harness.judge import catalog, trial, verdict
+from harness.judge import catalog, judging, trial
 from harness.judge.rules import Rules
 from harness.report import table
 
@@ -93,7 +93,7 @@ def judge_source(
     found = import_to(source, folder)
     load(data_dir)  # fail now, not after the imports were built
     entries = catalog.scan(folder)
-    session = verdict.Session(
+    session = judging.Session(
         rules=rules,
         settings=settings,
         results_dir=results_dir,
@@ -107,7 +107,7 @@ def judge_source(
     records: list[dict] = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
-            for rec in pool.map(lambda job: verdict.judge(job[0], job[1], session), work):
+            for rec in pool.map(lambda job: judging.judge(job[0], job[1], session), work):
                 records.append(rec)
                 print(
                     f"{rec['result']['candidate']} seed {rec['result']['seed']}: {rec['result']['status']}", flush=True

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.judge.vetting import CLAIM_DEFAULTS, VettingError, vet
 
-_CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
+_CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
 # This repository's candidates in a checkout; installed as a package, the models/ folder of the
 # directory the command runs in (a student's repository).
 REPO_MODELS = _CHECKOUT_MODELS if _CHECKOUT_MODELS.is_dir() else Path.cwd() / "models"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.judge import catalog, verdict
+from harness.judge import catalog, judging
 from harness.judge.rules import Rules, apply_rules
 from harness.records.schema import RunResult
 from harness.records.store import EVIDENCE_DIR
@@ -48,10 +48,10 @@ def problems(entry: catalog.Entry, evidence_dir: Path = EVIDENCE_DIR) -> list[st
     if entry.error is not None:
         return [f"{entry.name}: {entry.error}"]
     needed = claim_rules(entry.claim)
-    now = verdict.provenance(entry)
+    now = judging.provenance(entry)
     found = []
     for seed in entry.claim["seeds"]:
-        path = folder(entry.name, evidence_dir) / verdict.record_name(entry.name, seed)
+        path = folder(entry.name, evidence_dir) / judging.record_name(entry.name, seed)
         where = f"{entry.name} seed {seed}"
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ISOLATIONS = ("auto", "sandbox", "process")
 ROOT_INSIDE = "/mnist8k"  # where the reduced repository appears inside the sandbox
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Read-only system folders Python, torch and their shared libraries need; none holds MNIST.
 SYSTEM_PATHS = (
     "/usr",

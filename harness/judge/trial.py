@@ -262,7 +262,6 @@ class Built:
     budget: Budget
     anatomy: Anatomy | None = None
     trainable: int | None = None  # values of the parameters the optimizer steps
-    ops: dict[str, int] = dataclasses.field(default_factory=dict)  # ATen op -> calls in the two programs
 
 
 def _anatomy(info: dict) -> Anatomy | None:
@@ -405,7 +404,7 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
         if answer["kind"] != "anatomy":
             raise RunnerFailed(f"the trainer answered {answer['kind']!r} to an anatomy order")
         layers = _anatomy(answer)
-    return Built(trainer, state, counted, layers, int(report["trainable"]), dict(report["ops"]))
+    return Built(trainer, state, counted, layers, int(report["trainable"]))
 
 
 # ---------------------------------------------------------------- train and score

@@ -22,7 +22,7 @@ from harness.records import files
 from harness.records.schema import EpochRow, RunResult
 
 SCHEMA = 1  # bump when a record's layout changes in a way old readers would misread
-_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 # A checkout holds harness/ beside results/; installed as a package (a wheel in site-packages),
 # the repository is the folder the command runs in.
 REPO_ROOT = _PACKAGE_PARENT if (_PACKAGE_PARENT / "results").is_dir() else Path.cwd()

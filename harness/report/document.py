@@ -384,42 +384,62 @@ def build(
     misclassified digits; model_files gives each candidate's source file for its link.
     Raises FileNotFoundError when the results folder does not exist, ValueError when it holds
     no usable record; any other problem is a warning and the rest is still reported."""
+    cands, report = _gathered(cfg)
+    doc_dir = Path(cfg.document).parent
+    # Pictures first: the document links only those that exist.
+    pictures, scatter = _pictures(cands, cfg, predict, _OnceTestSet(test_set) if test_set else None, report)
+    lines = _head(cfg, cands, command, scatter, doc_dir)
+    public = [c for c in cands if c.name.startswith(PUBLIC_PREFIX)]
+    if public:
+        lines += public_section(public, cfg, report)
+        lines += importer_section(cfg, report)
+    files = dict(model_files or {})
+    for cand in (c for c in cands if not c.name.startswith(PUBLIC_PREFIX)):
+        source = Path(files.get(cand.name) or REPO_ROOT / "models" / f"{cand.name}.py")
+        lines += _candidate_section(cand, cfg, pictures[cand.name], source, doc_dir, report)
+    lines += _search_section(cfg, report)
+    write_text(cfg.document, "\n".join(lines).rstrip("\n") + "\n")
+    report.written.append(Path(cfg.document))
+    return report
+
+
+def _gathered(cfg: ReportConfig) -> tuple[list[CandidateRuns], Report]:
     if not Path(cfg.results_dir).is_dir():
         raise FileNotFoundError(
             f"no results folder {cfg.results_dir}; give the folder holding the run records with --results-dir"
         )
-    rules = cfg.rules
-    cands, warnings = gather(cfg.results_dir, rules, cfg.last_k)
-    report = Report(warnings=warnings, candidates=[c.name for c in cands])
+    cands, warnings = gather(cfg.results_dir, cfg.rules, cfg.last_k)
     if not cands:
-        raise ValueError(
-            f"no usable run record in {cfg.results_dir}"
-            + (
-                f" ({len(warnings)} file{'s' if len(warnings) != 1 else ''} skipped: " + "; ".join(warnings) + ")"
-                if warnings
-                else ""
-            )
+        skipped = (
+            f" ({len(warnings)} file{'s' if len(warnings) != 1 else ''} skipped: " + "; ".join(warnings) + ")"
+            if warnings
+            else ""
         )
-    doc_dir = Path(cfg.document).parent
+        raise ValueError(f"no usable run record in {cfg.results_dir}{skipped}")
+    return cands, Report(warnings=warnings, candidates=[c.name for c in cands])
 
-    def link(path: Path) -> str:
-        return _link(path, doc_dir)
 
-    cached: dict[str, object] = {}
+class _OnceTestSet:
+    """The test set loaded at most once; a failure is kept and given again for every candidate."""
 
-    def test_set_once():
-        """Loaded at most once; a failure is kept and given again for every candidate."""
-        if "error" in cached:
-            raise ValueError(cached["error"])
-        if "data" not in cached:
+    def __init__(self, load: Callable[[], object]):
+        self.load, self.data, self.error = load, None, None
+
+    def __call__(self):
+        if self.error is not None:
+            raise ValueError(self.error)
+        if self.data is None:
             try:
-                cached["data"] = test_set()
+                self.data = self.load()
             except Exception as e:  # DataError and the like: one reason for every grid
-                cached["error"] = f"MNIST not available: {' '.join(str(e).split())}"
-                raise ValueError(cached["error"]) from None
-        return cached["data"]
+                self.error = f"MNIST not available: {' '.join(str(e).split())}"
+                raise ValueError(self.error) from None
+        return self.data
 
-    # Pictures first: the document links only those that exist.
+
+def _pictures(cands, cfg: ReportConfig, predict, test_set, report: Report):
+    """Each candidate's (caption, path) pictures, and the parameters-accuracy scatter (or None)."""
+    rules = cfg.rules
     pictures: dict[str, list[tuple[str, Path]]] = {}
     points = []
     for cand in cands:
@@ -435,12 +455,13 @@ def build(
             )
             report.written.append(path)
             pictures[cand.name].append(("accuracy and loss per epoch", path))
-            grid = _misclassified(cand, cfg, predict, test_set_once if test_set else None, report)
+            grid = _misclassified(cand, cfg, predict, test_set, report)
             if grid is not None:
                 report.written.append(grid)
                 pictures[cand.name].append(("misclassified test digits", grid))
         mins = cand.min_last_k()
         if mins:
+            passed = cand.passed == len(cand.runs)
             points.append(
                 plots.Point(
                     cand.name,
@@ -449,17 +470,25 @@ def build(
                     statistics.fmean(mins),
                     max(mins),
                     len(mins),
-                    cand.passed == len(cand.runs),
+                    passed,
                     last_k=cand.last_k,
                 )
             )
-    scatter = None
-    if points:
-        scatter = plots.budget_scatter(
-            cfg.plots_dir / "params-vs-accuracy.png", points, rules.target_acc, rules.max_params
-        )
-        report.written.append(scatter)
+    if not points:
+        return pictures, None
+    scatter = plots.budget_scatter(cfg.plots_dir / "params-vs-accuracy.png", points, rules.target_acc, rules.max_params)
+    report.written.append(scatter)
+    return pictures, scatter
 
+
+def _head(cfg: ReportConfig, cands, command: str, scatter: Path | None, doc_dir: Path) -> list[str]:
+    rules = cfg.rules
+    window = (
+        f"K is {cfg.last_k} for every candidate here."
+        if cfg.last_k
+        else "K is the window each candidate's evidence was run with (`--last-k` of the compliance run), "
+        "named in its Result and in the table's last column."
+    )
     lines = [
         "# Experiments",
         "",
@@ -467,13 +496,7 @@ def build(
         f"Do not edit this file: the Target and Analysis prose comes from "
         f"`{_display(cfg.notes_dir)}/NAME.md`, and every number comes from the records.",
         "",
-        f"Rules: {rules.sentence(last_k='K')}. "
-        + (
-            f"K is {cfg.last_k} for every candidate here."
-            if cfg.last_k
-            else "K is the window each candidate's evidence was run with (`--last-k` of the compliance run), "
-            "named in its Result and in the table's last column."
-        ),
+        f"Rules: {rules.sentence(last_k='K')}. " + window,
         "",
         "## Comparison",
         "",
@@ -484,94 +507,98 @@ def build(
         "",
     ]
     if scatter is not None:
-        lines += [f"![Parameters against the minimum test accuracy over the judged epochs]({link(scatter)})", ""]
-
-    public = [c for c in cands if c.name.startswith(PUBLIC_PREFIX)]
-    if public:
-        lines += public_section(public, cfg, report)
-        lines += importer_section(cfg, report)
-
-    files = dict(model_files or {})
-    for cand in (c for c in cands if not c.name.startswith(PUBLIC_PREFIX)):
-        notes, note_warnings = read_notes(Path(cfg.notes_dir) / f"{cand.name}.md")
-        report.warnings += note_warnings
-        lines += [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]
-        lines += result_lines(cand, rules) + [""]
-        lines += [seed_table(cand), ""]
-        failures = [f for r in cand.runs for f in r.verdict.failures]
-        if failures:
-            lines += ["Rules broken:", ""] + [f"- {f}" for f in failures] + [""]
-        for caption, path in pictures[cand.name]:
-            lines += [f"![{cand.name}: {caption}]({link(path)})", ""]
-        lines += ["### Analysis", "", notes["analysis"], "", "### Training Logs", ""]
-        for r in cand.runs:
-            lines += [
-                f"<details><summary>{cand.name} seed {r.seed}: {len(r.result.epochs)} epochs, {r.label}</summary>",
-                "",
-                "```text",
-                training_log(r).rstrip("\n") or "(no epochs)",
-                "```",
-                "",
-                "</details>",
-                "",
-            ]
-        source = Path(files.get(cand.name) or REPO_ROOT / "models" / f"{cand.name}.py")
-        lines += ["### File Link", ""]
-        if source.exists():
-            lines += [f"[{_link(source, REPO_ROOT)}]({link(source)})", ""]
-        else:
-            lines += [f"(no source file: {source} does not exist)", ""]
-            report.warnings.append(f"{cand.name}: no source file at {source}")
-
-    families, skipped, search_warnings = read_search(cfg.search_dir, cfg.search_last_k)
-    report.warnings += search_warnings
-    if families:
-        n = cfg.search_last_k
         lines += [
-            "## Search log",
-            "",
-            f"Sweeps from `{_display(cfg.search_dir)}/*.jsonl` (one line per run; the arch and recipe "
-            f"names are those of `experiments/archs.py` and `experiments/sweep.py`), grouped by "
-            f"parameter family, best first by the worst seed's minimum over the last {n} epochs.",
+            f"![Parameters against the minimum test accuracy over the judged epochs]({_link(scatter, doc_dir)})",
             "",
         ]
-        for budget, rows in families.items():
-            table = [
-                [
-                    r.arch,
-                    f"{r.params:,}",
-                    r.recipe,
-                    ", ".join(map(str, r.seeds)) or "-",
-                    ", ".join(f"{a:.2f}" for a in r.min_last) or "-",
-                    f"{sum(a >= rules.target_acc for a in r.min_last)}/{len(r.min_last)}",
-                    mean_std(r.finals),
-                    "; ".join(r.other),
-                ]
-                for r in rows
-            ]
-            headers = [
-                "arch",
-                "parameters",
-                "recipe",
-                "seeds run",
-                f"min last {n}, per seed",
-                f"seeds \u2265 {rules.target_acc:.2f}",
-                "final, mean \u00b1 std",
-                "other runs",
-            ]
-            align = ["left", "right", "left", "left", "right", "right", "right", "left"]
-            if not any(r.other for r in rows):  # a column of blanks says nothing
-                table, headers, align = [row[:-1] for row in table], headers[:-1], align[:-1]
-            lines += [f"### At most {budget:,} parameters", "", _table(table, headers, align), ""]
-        total = sum(skipped.values())
-        if total:
-            reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items()))
-            lines += [
-                f"{total} planned run{'s were' if total != 1 else ' was'} skipped by the sweeps "
-                f"({reasons}) and {'are' if total != 1 else 'is'} not shown.",
-                "",
-            ]
+    return lines
 
-    write_text(cfg.document, "\n".join(lines).rstrip("\n") + "\n")
-    report.written.append(Path(cfg.document))
-    return report
+
+def _candidate_section(cand, cfg: ReportConfig, pictures, source: Path, doc_dir: Path, report: Report) -> list[str]:
+    """Target, Result, pictures, Analysis, Training Logs and File Link: the course's write-up."""
+    notes, note_warnings = read_notes(Path(cfg.notes_dir) / f"{cand.name}.md")
+    report.warnings += note_warnings
+    lines = [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]
+    lines += result_lines(cand, cfg.rules) + [""]
+    lines += [seed_table(cand), ""]
+    failures = [f for r in cand.runs for f in r.verdict.failures]
+    if failures:
+        lines += ["Rules broken:", ""] + [f"- {f}" for f in failures] + [""]
+    for caption, path in pictures:
+        lines += [f"![{cand.name}: {caption}]({_link(path, doc_dir)})", ""]
+    lines += ["### Analysis", "", notes["analysis"], "", "### Training Logs", ""]
+    for r in cand.runs:
+        lines += [
+            f"<details><summary>{cand.name} seed {r.seed}: {len(r.result.epochs)} epochs, {r.label}</summary>",
+            "",
+            "```text",
+            training_log(r).rstrip("\n") or "(no epochs)",
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    lines += ["### File Link", ""]
+    if source.exists():
+        lines += [f"[{_link(source, REPO_ROOT)}]({_link(source, doc_dir)})", ""]
+    else:
+        lines += [f"(no source file: {source} does not exist)", ""]
+        report.warnings.append(f"{cand.name}: no source file at {source}")
+    return lines
+
+
+SEARCH_HEADERS = (
+    "arch",
+    "parameters",
+    "recipe",
+    "seeds run",
+    "min last {n}, per seed",
+    "seeds \u2265 {target:.2f}",
+    "final, mean \u00b1 std",
+    "other runs",
+)
+SEARCH_ALIGN = ("left", "right", "left", "left", "right", "right", "right", "left")
+
+
+def _search_section(cfg: ReportConfig, report: Report) -> list[str]:
+    families, skipped, search_warnings = read_search(cfg.search_dir, cfg.search_last_k)
+    report.warnings += search_warnings
+    if not families:
+        return []
+    n, target = cfg.search_last_k, cfg.rules.target_acc
+    lines = [
+        "## Search log",
+        "",
+        f"Sweeps from `{_display(cfg.search_dir)}/*.jsonl` (one line per run; the arch and recipe "
+        f"names are those of `experiments/archs.py` and `experiments/sweep.py`), grouped by "
+        f"parameter family, best first by the worst seed's minimum over the last {n} epochs.",
+        "",
+    ]
+    for budget, rows in families.items():
+        table = [
+            [
+                r.arch,
+                f"{r.params:,}",
+                r.recipe,
+                ", ".join(map(str, r.seeds)) or "-",
+                ", ".join(f"{a:.2f}" for a in r.min_last) or "-",
+                f"{sum(a >= target for a in r.min_last)}/{len(r.min_last)}",
+                mean_std(r.finals),
+                "; ".join(r.other),
+            ]
+            for r in rows
+        ]
+        headers = [h.format(n=n, target=target) for h in SEARCH_HEADERS]
+        align = list(SEARCH_ALIGN)
+        if not any(r.other for r in rows):  # a column of blanks says nothing
+            table, headers, align = [row[:-1] for row in table], headers[:-1], align[:-1]
+        lines += [f"### At most {budget:,} parameters", "", _table(table, headers, align), ""]
+    total = sum(skipped.values())
+    if total:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items()))
+        lines += [
+            f"{total} planned run{'s were' if total != 1 else ' was'} skipped by the sweeps "
+            f"({reasons}) and {'are' if total != 1 else 'is'} not shown.",
+            "",
+        ]
+    return lines

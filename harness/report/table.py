@@ -11,8 +11,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness import __version__
+from harness.judge.judging import record_name
 from harness.judge.rules import OUTCOMES, Rules, steered_by_test_set
-from harness.judge.verdict import record_name
 from harness.records import store
 
 MAX_CELL = 300  # characters of candidate-made text (a name, an error) in one place of summary.md

@@ -195,13 +195,11 @@ def check_graph(blob: bytes, mode: str) -> bytes:
 
 
 @dataclass
-class Report:
+class ProgramReport:
     """What the judge needs from the programs to count and check them."""
 
     reads: dict[str, str] = field(default_factory=dict)  # name -> parameter, buffer or constant
     free: list[str] = field(default_factory=list)  # running statistics of batch-norm ops, and their counters
-    ops: dict[str, int] = field(default_factory=dict)  # op -> calls, over both programs
-    output_shape: tuple[int, ...] = ()
     trainable: int = 0
 
 
@@ -394,7 +392,7 @@ def check_output(program: Program) -> tuple[int, ...]:
     return tuple(out.shape)
 
 
-def load(payload: dict) -> tuple[Program, Report]:
+def load(payload: dict) -> tuple[Program, ProgramReport]:
     """The trainer's load: check the graphs as data, deserialize them over the given tensors,
     check what they read and write, and wrap them as one module. Anything a hostile program
     makes go wrong is a ProgramError, the candidate's failure."""
@@ -406,7 +404,7 @@ def load(payload: dict) -> tuple[Program, Report]:
         raise ProgramError(f"the programs could not be loaded ({type(e).__name__}: {str(e)[:300]})") from None
 
 
-def _load(payload: dict) -> tuple[Program, Report]:
+def _load(payload: dict) -> tuple[Program, ProgramReport]:
     graphs, state, constants = payload.get("graphs"), payload.get("state"), payload.get("constants")
     if (
         not isinstance(graphs, dict)
@@ -423,7 +421,7 @@ def _load(payload: dict) -> tuple[Program, Report]:
         if not all(isinstance(k, str) and type(v) is torch.Tensor for k, v in consts.items()):
             raise ProgramError(f"the {mode} program's constants are not plain tensors")
         programs[mode] = _deserialize(checked[mode], state, dict(consts))
-    report = Report()
+    report = ProgramReport()
     for mode, ep in programs.items():
         sig = ep.graph_signature
         if len(sig.user_inputs) != 1 or len(sig.user_outputs) != 1:
@@ -434,8 +432,6 @@ def _load(payload: dict) -> tuple[Program, Report]:
         for node in ep.graph.nodes:
             if node.op not in ("placeholder", "call_function", "output"):
                 raise ProgramError(f"the {mode} program has a {node.op} node; only operator calls can be trained")
-            if node.op == "call_function":
-                report.ops[str(node.target)] = report.ops.get(str(node.target), 0) + 1
         for name in sig.parameters:
             report.reads[name] = "parameter"
         for name in sig.buffers:

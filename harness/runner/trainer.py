@@ -28,7 +28,7 @@ class Trainer:
         self.name = str(request.get("name", ""))
         loop.deterministic(self.device)
         self.program, self.report = programs.load(request)
-        self.report.output_shape = programs.check_output(self.program)
+        programs.check_output(self.program)
 
     def send(self, kind: str, **payload) -> None:
         channel.send(self.wire_out, kind, **payload)
