@@ -41,16 +41,9 @@ class RunConfig:
     models_dir: Path = catalog.REPO_MODELS  # the candidates: models/ beside the ini file
     unclaimed: str = "check"  # candidates without a claim: "check" (no training) or "train"
     shard: shards.Shard | None = None  # run only this group of the candidate x seed tests
-    # Smoke runs, for the plugin's own tests: judge() fails any run with limit_train set,
-    # and a shortened run also fails "ran E of N planned epochs", so neither can pass the gate.
-    limit_train: int | None = None
-    epochs: int | None = None
+    smoke: judging.Smoke = judging.Smoke()  # the plugin's own tests only (MNIST8K_SMOKE)
     build_limit: float = trial.BUILD_LIMIT  # seconds to import, build and trace a candidate
     memory_limit: int = trial.MEMORY_LIMIT  # bytes of data each child process may hold; 0: none
-
-    @property
-    def smoke(self) -> bool:
-        return self.limit_train is not None
 
 
 RULES_KEY = pytest.StashKey[Rules]()
@@ -251,8 +244,7 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
         unclaimed=values["unclaimed"],
         shard=values["shard"],
         models_dir=config.rootpath / (values["models-dir"] or Path("models")),
-        limit_train=smoke.get("limit_train"),
-        epochs=smoke.get("epochs"),
+        smoke=judging.Smoke(smoke.get("limit_train"), smoke.get("epochs")),
         build_limit=values["build-limit"],
         memory_limit=values["memory-limit"],
     )
@@ -316,10 +308,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if isinstance(isolation, sandbox.Isolation)
         else f"mnist8k isolation: UNAVAILABLE: {isolation}",
     ]
-    if run.smoke:
+    if run.smoke.active:
         lines.append(
-            f"mnist8k SMOKE run (${SMOKE_ENV}): limit_train={run.limit_train}, "
-            f"epochs={run.epochs}; no result of it can pass"
+            f"mnist8k SMOKE run (${SMOKE_ENV}): limit_train={run.smoke.limit_train}, "
+            f"epochs={run.smoke.epochs}; no result of it can pass"
         )
     return lines
 
@@ -429,8 +421,7 @@ class Gate:
             data_dir=self.run.data_dir,
             command=_command(self.item.config),
             train_unclaimed=self.run.unclaimed == "train",
-            limit_train=self.run.limit_train,
-            epochs=self.run.epochs,
+            smoke=self.run.smoke,
         )
 
     def judge_candidate(self, name: str, seed: int) -> None:

@@ -20,7 +20,7 @@ from harness.engine.loop import TrainingInterrupted
 from harness.engine.recipe import Recipe, RecipeError
 from harness.judge import catalog, evidence, judging, sandbox, shards, trial, weights
 from harness.judge.rules import Rules, apply_rules, gate_fails
-from harness.records.progress import ProgressHooks, format_epoch_log
+from harness.records.progress import ProgressHooks, run_log
 from harness.records.schema import RunResult
 from harness.records.store import (
     check_writable,
@@ -355,18 +355,12 @@ def _write_record(
     rec = run_record(result, verdict=verdict, rules=rules, command=command)
     rec["provenance"] = judging.provenance(entry)
     write_json(paths["json"], rec)
-    log = format_epoch_log(result.epochs, steps)
-    if result.status != "completed":
-        log += f"{result.status}: {result.error}\n"
-    write_text(paths["log"], log)
+    write_text(paths["log"], run_log(result, steps))
 
 
-def cmd_train(args, command: str) -> int:
-    entry = _entry(args.name, args.models_dir)
-    recipe = _recipe(entry, args.epochs)
-    device = device_for(args.device)
-    settings = runner_settings(args, device)
-    name, seed = entry.name, args.seed
+def _train_paths(args, name: str, seed: int) -> dict[str, Path]:
+    """Where the record, its log, the weights and the checkpoint go; checked writable now, so
+    no run is lost to a folder found unwritable at its end."""
     json_path = Path(args.json) if args.json else default_results_dir() / f"{name}-seed{seed}.json"
     paths = {
         "json": json_path,
@@ -384,7 +378,27 @@ def cmd_train(args, command: str) -> int:
             raise OSError(
                 f"cannot write results to {folder} ({e.strerror or e}); choose another place with --json PATH"
             ) from None
+    return paths
 
+
+def _resume_from(args, ckpt: Path, key: dict) -> dict | None:
+    if args.resume:
+        return load_checkpoint(ckpt, key)
+    if ckpt.exists():
+        raise CLIError(
+            f"{_shown(ckpt)} holds an unfinished run; continue it with --resume, or delete the file to start over"
+        )
+    return None
+
+
+def cmd_train(args, command: str) -> int:
+    entry = _entry(args.name, args.models_dir)
+    recipe = _recipe(entry, args.epochs)
+    device = device_for(args.device)
+    settings = runner_settings(args, device)
+    name, seed = entry.name, args.seed
+    paths = _train_paths(args, name, seed)
+    ckpt = paths["checkpoint"]
     # What a checkpoint must match to be continued: the same numbers would not follow otherwise.
     key = {
         "candidate": name,
@@ -393,15 +407,7 @@ def cmd_train(args, command: str) -> int:
         "limit_train": args.limit_train,
         "device": device.type,
     }
-    ckpt = paths["checkpoint"]
-    resume = None
-    if args.resume:
-        resume = load_checkpoint(ckpt, key)
-    elif ckpt.exists():
-        raise CLIError(
-            f"{_shown(ckpt)} holds an unfinished run; continue it with --resume, or delete the file to start over"
-        )
-
+    resume = _resume_from(args, ckpt, key)
     data = load(args.data_dir)
     hooks = ProgressHooks(quiet=args.quiet)
     steps = loop.steps_per_epoch(len(data.train_images), recipe.batch_size, args.limit_train)
@@ -424,7 +430,6 @@ def cmd_train(args, command: str) -> int:
                     f"candidate {name!r} seed {seed}: the runner failed while training: {e}; "
                     f"finished epochs are kept in {_shown(ckpt)} (--resume)"
                 ) from None
-        result = outcome.result
     except TrainingInterrupted as e:
         hooks.close()
         _write_record(entry, e.result, recipe, paths, command, steps)
@@ -441,7 +446,11 @@ def cmd_train(args, command: str) -> int:
             flush=True,
         )
         return EXIT_INTERRUPTED
+    return _save_trained(entry, outcome, recipe, paths, command, steps)
 
+
+def _save_trained(entry: catalog.Entry, outcome, recipe: Recipe, paths: dict, command: str, steps: int) -> int:
+    result, ckpt = outcome.result, paths["checkpoint"]
     try:
         _write_record(entry, result, recipe, paths, command, steps)
         if outcome.state is not None:
@@ -454,7 +463,7 @@ def cmd_train(args, command: str) -> int:
         ) from None
     # Only now is everything the checkpoint held on disk in its final form.
     ckpt.unlink(missing_ok=True)
-
+    name, seed = result.candidate, result.seed
     if result.status != "completed":
         print_error(f"{name} seed {seed} {result.status}: {result.error}; record in {_shown(paths['json'])}")
         return EXIT_FAILED

@@ -100,8 +100,7 @@ def judge_source(
         data_dir=data_dir,
         command=command,
         train_unclaimed=True,
-        limit_train=limit_train,
-        epochs=epochs,
+        smoke=judging.Smoke(limit_train, epochs),
     )
     work = [(entries[imp.name], seed) for imp in found if imp.name in entries for seed in seeds]
     records: list[dict] = []

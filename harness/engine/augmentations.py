@@ -5,7 +5,6 @@ Each op matches torchvision.transforms.v2.functional (see tests), except Continu
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 import math
 from collections.abc import Mapping, Sequence
@@ -15,6 +14,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from harness.engine.fields import did_you_mean, is_number
 from harness.engine.warp import affine
 
 SIZE = (28, 28)  # the model's input: a pipeline starts and must end at this size
@@ -33,10 +33,6 @@ class AugmentError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # Reading a spec
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _seq(v) -> bool:
@@ -82,10 +78,12 @@ class _Args:
         return convert(v)
 
     def prob(self, key: str, default: float) -> float:
-        return self.check(key, default, lambda v: _number(v) and 0 <= v <= 1, "must be a probability in [0, 1]", float)
+        return self.check(
+            key, default, lambda v: is_number(v) and 0 <= v <= 1, "must be a probability in [0, 1]", float
+        )
 
     def number(self, key: str, default: float, ok, why: str) -> float:
-        return self.check(key, default, lambda v: _number(v) and ok(v), why, float)
+        return self.check(key, default, lambda v: is_number(v) and ok(v), why, float)
 
     def flag(self, key: str, default: bool) -> bool:
         return self.check(key, default, lambda v: isinstance(v, bool), "must be True or False")
@@ -97,7 +95,7 @@ class _Args:
         return self.check(
             key,
             default,
-            lambda v: _seq(v) and len(v) == 2 and all(map(_number, v)) and ok(*v),
+            lambda v: _seq(v) and len(v) == 2 and all(map(is_number, v)) and ok(*v),
             why,
             lambda v: (float(v[0]), float(v[1])),
         )
@@ -115,13 +113,13 @@ class _Args:
         if key not in self.args:
             return default
         v = self.args[key]
-        if _number(v):
+        if is_number(v):
             if v < 0:
                 self.bad(key, f"must be {what}; a single number must be >= 0")
                 return default
             lo, hi = center - v, center + v
             return (float(lo if floor is None else max(lo, floor)), float(hi))
-        if _seq(v) and len(v) == 2 and all(map(_number, v)):
+        if _seq(v) and len(v) == 2 and all(map(is_number, v)):
             if v[0] > v[1]:
                 self.bad(key, f"must be {what}; a pair needs lo <= hi")
                 return default
@@ -154,7 +152,7 @@ class _Args:
             return None
         if _seq(v) and len(v) == 1:
             v = v[0]
-        if not _number(v):
+        if not is_number(v):
             self.bad(key, "must be a number, a 1-tuple (the images have one channel) or None")
             return 0.0
         return float(v)
@@ -179,11 +177,6 @@ class _Args:
             return tuple(v)
         self.bad(key, "must be a positive int or a pair (h, w) of positive ints")
         return None
-
-
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1) if isinstance(word, str) else []
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # Frequent notebook transforms that have no place here, and why.
@@ -233,7 +226,7 @@ def _parse_op(entry, path: str, problems: list[str], size):
             problems.append(f"{path}.name = {name!r} is not an op here: {_NOT_HERE[name]}")
         else:
             problems.append(
-                f"{path}.name = {name!r} is not a supported op{_suggest(name, _OPS)} (supported: {', '.join(_OPS)})"
+                f"{path}.name = {name!r} is not a supported op{did_you_mean(name, _OPS)} (supported: {', '.join(_OPS)})"
             )
         return None, size
     cls = _OPS[name]
@@ -241,7 +234,7 @@ def _parse_op(entry, path: str, problems: list[str], size):
     for key in args:
         if key not in cls.ARGS:
             problems.append(
-                f"{path}.{key} is not an argument of {name}{_suggest(key, cls.ARGS)} "
+                f"{path}.{key} is not an argument of {name}{did_you_mean(key, cls.ARGS)} "
                 f"({name} takes {', '.join(cls.ARGS)})"
             )
     missing = [k for k in cls.REQUIRED if k not in args]
@@ -523,12 +516,12 @@ class RandomAffine(_Op):
                 "4 numbers (x_lo, x_hi, y_lo, y_hi), with lo <= hi and every angle strictly "
                 "between -90 and 90 degrees"
             )
-            if _number(v) and 0 <= v < 90:
+            if is_number(v) and 0 <= v < 90:
                 shear = (-float(v), float(v), 0.0, 0.0)
             elif (
                 _seq(v)
                 and len(v) in (2, 4)
-                and all(map(_number, v))
+                and all(map(is_number, v))
                 and all(-90 < s < 90 for s in v)
                 and v[0] <= v[1]
                 and (len(v) == 2 or v[2] <= v[3])
@@ -764,7 +757,7 @@ class RandomErasing(_Op):
         if a.has("value"):
             v = a.args["value"]
             v = v[0] if _seq(v) and len(v) == 1 else v
-            if _number(v):
+            if is_number(v):
                 value = float(v)
             else:
                 a.bad(
@@ -966,8 +959,8 @@ class GaussianBlur(_Op):
         sigma = (0.1, 2.0)
         if a.has("sigma"):
             v = a.args["sigma"]
-            v = (v, v) if _number(v) else (v[0], v[0]) if _seq(v) and len(v) == 1 else v
-            if _seq(v) and len(v) == 2 and all(map(_number, v)) and 0 < v[0] <= v[1]:
+            v = (v, v) if is_number(v) else (v[0], v[0]) if _seq(v) and len(v) == 1 else v
+            if _seq(v) and len(v) == 2 and all(map(is_number, v)) and 0 < v[0] <= v[1]:
                 sigma = (float(v[0]), float(v[1]))
             else:
                 a.bad("sigma", "must be a number > 0 or a pair (lo, hi) with 0 < lo <= hi")

@@ -8,7 +8,6 @@ import dataclasses
 import difflib
 import inspect
 import json
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from harness.engine.augmentations import AugmentError, Pipeline, parse
+from harness.engine.fields import did_you_mean, is_number
 
 MAX_EPOCHS = 15  # the exercise's rule; the compliance suite can only lower it
 
@@ -223,15 +223,15 @@ def _field_problems(r: Recipe, skip: set[str], given: dict) -> list[str]:
         ),
         (
             "clip_grad_norm",
-            lambda v: v is None or (_number(v) and v > 0),
+            lambda v: v is None or (is_number(v) and v > 0),
             "must be a positive finite number (the largest total gradient norm), or None for no clipping",
         ),
-        ("label_smoothing", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1)"),
-        ("ema", lambda v: _number(v) and 0 <= v < 1, "must lie in [0, 1): 0 is off, 0.999 averages ~1,000 steps"),
-        ("mean", _number, "must be a finite number, or a 1-tuple of one (the images have one channel)"),
+        ("label_smoothing", lambda v: is_number(v) and 0 <= v < 1, "must lie in [0, 1)"),
+        ("ema", lambda v: is_number(v) and 0 <= v < 1, "must lie in [0, 1): 0 is off, 0.999 averages ~1,000 steps"),
+        ("mean", is_number, "must be a finite number, or a 1-tuple of one (the images have one channel)"),
         (
             "std",
-            lambda v: _number(v) and v > 0,
+            lambda v: is_number(v) and v > 0,
             "must be a positive finite number, or a 1-tuple of one (the images have one channel)",
         ),
     ]
@@ -246,7 +246,7 @@ def _channel(v):
     """torchvision's Normalize takes per-channel tuples: (0.1307,) is the number 0.1307 here."""
     if isinstance(v, (tuple, list)) and len(v) == 1:
         v = v[0]
-    if _number(v):
+    if is_number(v):
         return float(v)
     return v  # left for _field_problems to name
 
@@ -288,7 +288,7 @@ def _read_named(v, field: str, classes: dict[str, type], kind: str, example: str
         else:
             choices = [c for c in classes if c not in UNSUPPORTED]
             problems.append(
-                f"recipe field '{field}.name' = {name!r} is not a {kind} class{_suggest(name, choices)} "
+                f"recipe field '{field}.name' = {name!r} is not a {kind} class{did_you_mean(name, choices)} "
                 f"(one of {', '.join(choices)})"
             )
         return _BAD
@@ -342,7 +342,7 @@ def _read_schedule(v, problems: list[str]):
         near = "test" + monitor[3:] if isinstance(monitor, str) and monitor.startswith("val") else monitor
         problems.append(
             f"recipe field 'schedule.monitor' = {monitor!r} must be one of "
-            f"{', '.join(map(repr, MONITORS))}{_suggest(near, MONITORS)}"
+            f"{', '.join(map(repr, MONITORS))}{did_you_mean(near, MONITORS)}"
         )
         ok = False
     elif not plateau and monitor is not None:
@@ -391,7 +391,7 @@ def _arguments_ok(
         elif key not in params or params[key].kind in _VARIADIC:
             problems.append(
                 f"recipe field {path!r} = {_short(value)} is not an argument of {qualname}"
-                f"{_suggest(key, takes)} ({name} takes {', '.join(takes) or 'nothing'})"
+                f"{did_you_mean(key, takes)} ({name} takes {', '.join(takes) or 'nothing'})"
             )
         elif "Callable" in str(params[key].annotation):
             problems.append(
@@ -536,9 +536,9 @@ def _old_format(d: Mapping) -> tuple[list[str], set[str]]:
 def _old_sgd_momentum(opt: Mapping) -> bool:
     """Whether the old engine cycled momentum under onecycle: only for SGD with momentum > 0."""
     if "name" in opt:
-        return opt.get("name") == "SGD" and _number(opt.get("momentum", 0)) and opt.get("momentum", 0) > 0
+        return opt.get("name") == "SGD" and is_number(opt.get("momentum", 0)) and opt.get("momentum", 0) > 0
     old = {**_OLD_DEFAULTS, **opt}
-    return str(old["optimizer"]).lower() == "sgd" and _number(old["momentum"]) and old["momentum"] > 0
+    return str(old["optimizer"]).lower() == "sgd" and is_number(old["momentum"]) and old["momentum"] > 0
 
 
 def _old_optimizer(given: dict) -> str:
@@ -549,7 +549,7 @@ def _old_optimizer(given: dict) -> str:
         choices = [c for c in OPTIMIZERS if c not in UNSUPPORTED]
         return (
             f"{head}, and {old['optimizer']!r} is no optimizer it had; write optimizer=dict(name=..., "
-            f"**arguments) with a torch.optim class{_suggest(old['optimizer'], choices)} "
+            f"**arguments) with a torch.optim class{did_you_mean(old['optimizer'], choices)} "
             f"(one of {', '.join(choices)})"
         )
     # Exactly what the old engine passed, less what equals torch's own default.
@@ -569,7 +569,7 @@ def _old_schedule(given: dict, momentum_sgd: bool) -> str:
         choices = [c for c in SCHEDULERS if c not in UNSUPPORTED]
         return (
             f"{head}, and {old['schedule']!r} is no schedule it had; write schedule=dict(name=..., "
-            f"**arguments) with a torch.optim.lr_scheduler class{_suggest(str(old['schedule']), choices)}"
+            f"**arguments) with a torch.optim.lr_scheduler class{did_you_mean(str(old['schedule']), choices)}"
         )
     name = _OLD_SCHEDULES[kind]
     if name is None:
@@ -692,25 +692,9 @@ def _short(v) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _suggest(word, choices) -> str:
-    """'; did you mean X?' for a near name: the same in another case, a prefix, or a close spelling."""
-    if not isinstance(word, str) or not word:
-        return ""
-    choices = list(choices)
-    lower = {c.lower(): c for c in choices}
-    match = lower.get(word.lower())
-    if match is None:
-        starts = [c for c in choices if c.lower().startswith(word.lower())]
-        close = difflib.get_close_matches(word.lower(), list(lower), n=1)
-        if starts:
-            return f"; did you mean {' or '.join(map(repr, starts[:3]))}?"
-        match = lower[close[0]] if close else None
-    return f"; did you mean {match!r}?" if match is not None else ""
-
-
 def _unknown_field(key, known: list[str]) -> str:
     text = f"unknown recipe field {key!r}"
-    hint = _suggest(key, known)
+    hint = did_you_mean(key, known)
     if not hint and isinstance(key, str):
         for field, names in (("optimizer", _OLD_OPTIMIZER_FIELDS), ("schedule", _OLD_SCHEDULE_FIELDS)):
             close = difflib.get_close_matches(key, names, n=1)
@@ -721,7 +705,3 @@ def _unknown_field(key, known: list[str]) -> str:
 
 def _integer(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)  # True is an int to Python, not here
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

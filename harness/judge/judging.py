@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from harness import __version__
 from harness.engine import data as mnist_data
 from harness.engine import loop
@@ -20,7 +18,7 @@ from harness.judge import budget, catalog, trial
 from harness.judge.rules import Rules, apply_rules
 from harness.judge.rules import outcome as rules_outcome
 from harness.records import store
-from harness.records.progress import format_epoch_log
+from harness.records.progress import run_log
 from harness.records.schema import RunResult, Verdict
 
 NOT_TRAINED = "not trained"  # the outcome of a candidate without a claim when only checked
@@ -28,6 +26,19 @@ NOT_TRAINED = "not trained"  # the outcome of a candidate without a claim when o
 
 class Unavailable(RuntimeError):
     """The judge cannot judge at all (no MNIST, no sandbox): no candidate is to blame."""
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """A shortened run, for the harness's own tests: judge() fails any run with limit_train
+    set, and a shortened run also fails "ran E of N planned epochs", so neither can pass."""
+
+    limit_train: int | None = None  # train on the first N images only
+    epochs: int | None = None  # train E epochs instead of the recipe's
+
+    @property
+    def active(self) -> bool:
+        return self.limit_train is not None
 
 
 @dataclass(frozen=True)
@@ -40,14 +51,7 @@ class Session:
     data_dir: Path | None = None
     command: str = ""
     train_unclaimed: bool = True  # False: a candidate without a claim is checked, never trained
-    # Smoke runs, for the plugin's own tests: judge() fails any run with limit_train set, and a
-    # shortened run also fails "ran E of N planned epochs", so neither can pass.
-    limit_train: int | None = None
-    epochs: int | None = None
-
-    @property
-    def smoke(self) -> bool:
-        return self.limit_train is not None
+    smoke: Smoke = Smoke()
 
 
 def record_name(candidate: str, seed: int) -> str:
@@ -87,7 +91,7 @@ def _repo_relative(path: str) -> str:
         return str(path)
 
 
-def _plain(obj):
+def _json_safe(obj):
     """JSON-safe copy: a candidate's recipe may hold anything, and a record must still be written."""
     return json.loads(json.dumps(obj, default=repr))
 
@@ -105,17 +109,7 @@ def judge(entry: catalog.Entry, seed: int, s: Session, *, test_id: str = "") -> 
     xfail, XPASS, or "not trained" (no claim, checks passed, training not asked for).
     Raises Unavailable when nothing can be judged, and loop.TrainingInterrupted (with the
     partial record written, as `.record`) on Ctrl-C."""
-    device = s.settings.device
-    base = RunResult(
-        candidate=entry.name,
-        params=0,
-        seed=seed,
-        device=device,
-        torch=torch.__version__,
-        threads=s.settings.threads or torch.get_num_threads(),
-        recipe=_plain(entry.recipe),
-        isolation=s.settings.isolation.mode,
-    )
+    base = trial.new_result(entry.name, seed, s.settings, _json_safe(entry.recipe))
     try:
         result, planned, state, log = _judged_run(entry, seed, s, base)
     except _Stop as stop:
@@ -172,18 +166,15 @@ def _judged_run(entry: catalog.Entry, seed: int, s: Session, base: RunResult):
         except mnist_data.DataError as e:
             raise Unavailable(f"MNIST is not available, so {name} cannot be judged:\n{e}") from None
         planned = recipe.epochs
-        if s.epochs is not None:
-            recipe = recipe.replace(epochs=s.epochs)
-        base.params, base.recipe, base.limit_train = params, recipe.to_dict(), s.limit_train
+        if s.smoke.epochs is not None:
+            recipe = recipe.replace(epochs=s.smoke.epochs)
+        base.params, base.recipe, base.limit_train = params, recipe.to_dict(), s.smoke.limit_train
         try:
-            outcome = trial.train(built, name, recipe, mnist, seed, limit_train=s.limit_train, result_base=base)
+            outcome = trial.train(built, name, recipe, mnist, seed, limit_train=s.smoke.limit_train, result_base=base)
         except trial.RunnerFailed as e:
             raise _Stop(f"{name} seed {seed}: the runner failed while training: {e}", params) from None
-    steps = loop.steps_per_epoch(len(mnist.train_images), recipe.batch_size, s.limit_train)
-    log = format_epoch_log(outcome.result.epochs, steps)
-    if outcome.result.status != "completed":
-        log += f"{outcome.result.status}: {outcome.result.error}\n"
-    return outcome.result, planned, outcome.state, log
+    steps = loop.steps_per_epoch(len(mnist.train_images), recipe.batch_size, s.smoke.limit_train)
+    return outcome.result, planned, outcome.state, run_log(outcome.result, steps)
 
 
 def _record(
@@ -203,7 +194,7 @@ def _record(
         "seed": seed,
         "complies": entry.complies,
         "outcome": label,
-        "smoke": s.smoke,
+        "smoke": s.smoke.active,
         "file": entry.file,
         "test": test_id,
     }

@@ -332,28 +332,7 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
         memory_limit=r.settings.memory_limit,
     )
     trainer = r.start("trainer")  # starts (imports torch) while the builder works
-    try:
-        reply = builder.receive()
-    except RunnerFailed as e:
-        if builder.expired:
-            raise TrialStopped(f"{name}: failed: {builder.expired}") from None
-        if (breach := memory_breach(str(e), r.settings.memory_limit)) or builder.proc.returncode == -9:
-            raise TrialStopped(f"{name}: failed: {breach or 'killed while building (out of memory?)'}") from None
-        raise
-    finally:
-        builder.close()  # done: nothing of the candidate's process outlives its report
-    if reply["kind"] == "error" and (breach := memory_breach(str(reply.get("message")), r.settings.memory_limit)):
-        raise TrialStopped(f"{name}: failed: {breach} while building ({str(reply.get('message'))[:200]})")
-    if reply["kind"] == "error":
-        what = {
-            "import": "its file could not be imported: ",
-            "build": "the builder raised ",
-            "forward": "",
-            "export": "its forward could not be traced: ",
-        }.get(reply.get("stage"), f"{reply.get('stage')}: ")
-        raise TrialStopped(f"{name}: {what}{reply.get('message')}")
-    if reply["kind"] != "built":
-        raise RunnerFailed(f"the builder answered {reply['kind']!r} to the build request")
+    reply = _builder_reply(builder, r.settings, name)
     progs, check = _programs(reply, name)
     trainer.send(
         "load",
@@ -369,33 +348,10 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
     if loaded["kind"] != "loaded":
         raise RunnerFailed(f"the trainer answered {loaded['kind']!r} to the programs")
     report = loaded["report"]
-    tensors = {}
-    for key, kind in report["reads"].items():
-        if kind == "constant":
-            mode, _, const = key.partition(":")
-            tensors[f"{const} (constant, {mode} program)"] = progs["constants"][mode][const]
-        elif key in progs["state"]:
-            tensors[key] = progs["state"][key]
-        else:  # a non-persistent buffer: torch.export keeps it with the constants
-            tensors[key] = next(c[key] for c in progs["constants"].values() if key in c)
+    tensors = _read_tensors(report["reads"], progs)
     counted = budgets.count(tensors, report["free"])
     if check_seed:
-        mine = {
-            **{k: v for k, v in tensors.items() if "(constant" not in k},
-            **{f"{k} (constant, train program)": v for k, v in progs["constants"].get("train", {}).items()},
-        }
-        theirs = {
-            **check["constants"],
-            **check["state"],
-            **{f"{k} (constant, train program)": v for k, v in check["constants"].items()},
-        }
-        if (blind := _seed_blind(mine, theirs, set(report["free"]))) is not None:
-            raise TrialStopped(
-                f"{name}: weight {blind!r} does not depend on the seed (identical under seeds "
-                f"{seeds[1]} and {seeds[0]}): the harness owns the seed; remove torch.manual_seed, "
-                f"generator state and weights written into the file",
-                counted.total,
-            )
+        _check_seed(name, seeds, tensors, progs, check, set(report["free"]), counted.total)
     state = {k: v for k, v in tensors.items() if "(constant" not in k}
     layers = None
     if anatomy:  # read from the evaluation program in the trainer, like everything else
@@ -405,6 +361,71 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
             raise RunnerFailed(f"the trainer answered {answer['kind']!r} to an anatomy order")
         layers = _anatomy(answer)
     return Built(trainer, state, counted, layers, int(report["trainable"]))
+
+
+_STAGES = {
+    "import": "its file could not be imported: ",
+    "build": "the builder raised ",
+    "forward": "",
+    "export": "its forward could not be traced: ",
+}
+
+
+def _builder_reply(builder: Runner, settings: Settings, name: str) -> dict:
+    """The builder's one answer, "built"; its limits and errors as the candidate's TrialStopped."""
+    try:
+        reply = builder.receive()
+    except RunnerFailed as e:
+        if builder.expired:
+            raise TrialStopped(f"{name}: failed: {builder.expired}") from None
+        if (breach := memory_breach(str(e), settings.memory_limit)) or builder.proc.returncode == -9:
+            raise TrialStopped(f"{name}: failed: {breach or 'killed while building (out of memory?)'}") from None
+        raise
+    finally:
+        builder.close()  # done: nothing of the candidate's process outlives its report
+    if reply["kind"] == "error":
+        message = reply.get("message")
+        if breach := memory_breach(str(message), settings.memory_limit):
+            raise TrialStopped(f"{name}: failed: {breach} while building ({str(message)[:200]})")
+        what = _STAGES.get(reply.get("stage"), f"{reply.get('stage')}: ")
+        raise TrialStopped(f"{name}: {what}{message}")
+    if reply["kind"] != "built":
+        raise RunnerFailed(f"the builder answered {reply['kind']!r} to the build request")
+    return reply
+
+
+def _read_tensors(reads: dict[str, str], progs: dict) -> dict[str, torch.Tensor]:
+    """Every tensor the programs read, by the name the trainer reports it under."""
+    tensors = {}
+    for key, kind in reads.items():
+        if kind == "constant":
+            mode, _, const = key.partition(":")
+            tensors[f"{const} (constant, {mode} program)"] = progs["constants"][mode][const]
+        elif key in progs["state"]:
+            tensors[key] = progs["state"][key]
+        else:  # a non-persistent buffer: torch.export keeps it with the constants
+            tensors[key] = next(c[key] for c in progs["constants"].values() if key in c)
+    return tensors
+
+
+def _check_seed(name: str, seeds: list[int], tensors: dict, progs: dict, check: dict, free: set, total: int) -> None:
+    """TrialStopped when a weight is the same under the check seed as under the trial's seed."""
+    mine = {
+        **{k: v for k, v in tensors.items() if "(constant" not in k},
+        **{f"{k} (constant, train program)": v for k, v in progs["constants"].get("train", {}).items()},
+    }
+    theirs = {
+        **check["constants"],
+        **check["state"],
+        **{f"{k} (constant, train program)": v for k, v in check["constants"].items()},
+    }
+    if (blind := _seed_blind(mine, theirs, free)) is not None:
+        raise TrialStopped(
+            f"{name}: weight {blind!r} does not depend on the seed (identical under seeds "
+            f"{seeds[1]} and {seeds[0]}): the harness owns the seed; remove torch.manual_seed, "
+            f"generator state and weights written into the file",
+            total,
+        )
 
 
 # ---------------------------------------------------------------- train and score
@@ -435,6 +456,24 @@ def _secret_order(n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(secrets.randbits(62)))
 
 
+def new_result(
+    name: str, seed: int, settings: Settings, recipe: dict, params: int = 0, limit_train: int | None = None
+) -> RunResult:
+    """The one place a judged run's result starts: which candidate and seed, where, how; the
+    trainer's epochs are added to it as the judge scores them."""
+    return RunResult(
+        candidate=name,
+        params=params,
+        seed=seed,
+        device=settings.device,
+        torch=torch.__version__,
+        threads=settings.threads or torch.get_num_threads(),
+        recipe=recipe,
+        limit_train=limit_train,
+        isolation=settings.isolation.mode,
+    )
+
+
 def train(
     built: Built,
     name: str,
@@ -451,25 +490,13 @@ def train(
     """Train in the trainer and score every epoch here. Interrupts (Ctrl-C) end the trainer and
     raise loop.TrainingInterrupted with every epoch scored so far."""
     r = built.runner
-    n_test = len(data.test_labels)
-    order = _secret_order(n_test)
-    restore = torch.empty_like(order)
-    restore[order] = torch.arange(n_test)
-    result = result_base or RunResult(
-        candidate=name,
-        params=built.budget.total,
-        seed=seed,
-        device=r.settings.device,
-        torch=torch.__version__,
-        threads=r.settings.threads or torch.get_num_threads(),
-        recipe=recipe.to_dict(),
-        limit_train=limit_train,
-    )
-    result.isolation = r.settings.isolation.mode
+    result = result_base or new_result(name, seed, r.settings, recipe.to_dict(), built.budget.total, limit_train)
     if resume is not None:
         result.epochs = [EpochRow(**row) for row in resume["rows"]]
+    needs_score = recipe.schedule is not None and recipe.schedule.monitor in ("test_loss", "test_acc")
+    scoring = _Scoring(r, result, data.test_labels, needs_score, hooks, checkpoint)
     t_send = time.perf_counter()
-    overhead = {"start": t_send - r.started}
+    scoring.overhead["start"] = t_send - r.started
     r.send(
         "train",
         recipe=recipe.to_dict(),
@@ -477,91 +504,125 @@ def train(
         limit_train=limit_train,
         train_images=data.train_images,
         train_labels=data.train_labels,
-        test_images=data.test_images[order],
+        test_images=data.test_images[scoring.order],
         progress=hooks is not None,
         checkpoints=checkpoint is not None,
         resume=resume,
         cuda_graphs=r.settings.cuda_graphs,
     )
-    overhead["send_data"] = time.perf_counter() - t_send
-    scored: dict[int, tuple[float, int]] = {}
-    overhead["scoring"] = 0.0
-    needs_score = recipe.schedule is not None and recipe.schedule.monitor in ("test_loss", "test_acc")
-    breach, first_epoch = None, None
+    scoring.overhead["send_data"] = time.perf_counter() - t_send
     try:
-        while True:
-            try:
-                msg = r.receive()
-            except RunnerFailed as e:
-                if not r.expired and not memory_breach(str(e), r.settings.memory_limit):
-                    raise
-                r.kill()
-                result.status = "crashed"
-                result.error = (
-                    f"failed: {r.expired or memory_breach(str(e), r.settings.memory_limit)}; the "
-                    f"{len(result.epochs)} finished epochs are kept"
-                )
-                return Outcome(result, None, None, overhead)
-            kind = msg["kind"]
-            if kind == "outputs":
-                t0 = time.perf_counter()
-                epoch = msg.get("epoch")
-                if not isinstance(epoch, int) or epoch in scored:
-                    breach = (
-                        f"handed in test outputs twice in epoch {epoch}"
-                        if epoch in scored
-                        else "handed in test outputs without an epoch number"
-                    )
-                    break
-                out = msg.get("outputs")
-                if (problem := outputs_problem(out, n_test)) is not None:
-                    breach = f"handed in test outputs in epoch {epoch} that {problem}"
-                    break
-                loss_sum, correct = loop.score(out[restore], data.test_labels)
-                scored[epoch] = (loss_sum, correct)
-                if needs_score:  # the recipe steers by a test number; nothing else hears back
-                    r.send("score", loss_sum=loss_sum, correct=correct)
-                overhead["scoring"] += time.perf_counter() - t0
-            elif kind == "epoch":
-                row = _judged_row(msg["row"], scored, n_test)
-                result.epochs.append(row)
-                if first_epoch is None:
-                    first_epoch = row.seconds
-                # An epoch may take a few times the first, never forever: the next must end by then.
-                limit = max(r.settings.epoch_floor, r.settings.epoch_factor * first_epoch)
-                r.expect_within(
-                    limit,
-                    f"epoch {row.epoch + 1} took more than {limit:.0f} s "
-                    f"({r.settings.epoch_factor:g}x the first epoch's {first_epoch:.1f} s)",
-                )
-                if hooks:
-                    hooks.epoch_end(row)
-            elif kind == "epoch_start" and hooks:
-                hooks.epoch_start(int(msg["epoch"]), int(msg["steps"]))
-            elif kind == "step" and hooks:
-                hooks.step(
-                    int(msg["step"]),
-                    torch.tensor(float(msg["loss"])),
-                    torch.tensor(int(msg["correct"])),
-                    int(msg["seen"]),
-                )
-            elif kind == "checkpoint" and checkpoint is not None:
-                state = dict(msg["state"])
-                state["rows"] = [dataclasses.asdict(x) for x in result.epochs]  # the judge's numbers
-                checkpoint(state)
-            elif kind == "done":
-                break
+        done = scoring.follow()
     except KeyboardInterrupt:
         r.kill()
         result.status = "interrupted"
         result.error = f"interrupted after {len(result.epochs)} finished epochs"
         raise loop.TrainingInterrupted(result) from None
-    r.expect_within(None)  # the epochs are over; later orders have only the idle limit
-    if breach is not None:
-        r.kill()
-        result.status = "crashed"
-        result.error = f"the trainer {breach}; the {len(result.epochs)} finished epochs are kept"
-        return Outcome(result, None, None, overhead)
+    if done is None:  # the runner broke a rule or a limit; the scored epochs stand
+        return Outcome(result, None, None, scoring.overhead)
+    return _finished(built, result, done, scoring.overhead)
+
+
+class _Scoring:
+    """The judge's side of one training: the test outputs scored in a secret order, once per
+    epoch, each epoch's row kept with the judge's numbers, the deadlines kept."""
+
+    def __init__(self, r: Runner, result: RunResult, labels: torch.Tensor, needs_score: bool, hooks, checkpoint):
+        self.r, self.result, self.labels, self.needs_score = r, result, labels, needs_score
+        self.hooks, self.checkpoint = hooks, checkpoint
+        n_test = len(labels)
+        self.order = _secret_order(n_test)
+        self.restore = torch.empty_like(self.order)
+        self.restore[self.order] = torch.arange(n_test)
+        self.scored: dict[int, tuple[float, int]] = {}
+        self.overhead = {"scoring": 0.0}
+        self.first_epoch: float | None = None
+        self.handlers = {
+            "outputs": self._outputs,
+            "epoch": self._epoch,
+            "epoch_start": self._epoch_start,
+            "step": self._step,
+            "checkpoint": self._checkpoint,
+        }
+
+    def follow(self) -> dict | None:
+        """The trainer's messages until "done" (returned); None when the run was stopped."""
+        r, result = self.r, self.result
+        while True:
+            try:
+                msg = r.receive()
+            except RunnerFailed as e:
+                breach = r.expired or memory_breach(str(e), r.settings.memory_limit)
+                if not breach:
+                    raise
+                r.kill()
+                result.status = "crashed"
+                result.error = f"failed: {breach}; the {len(result.epochs)} finished epochs are kept"
+                return None
+            if msg["kind"] == "done":
+                r.expect_within(None)  # the epochs are over; later orders have only the idle limit
+                return msg
+            handler = self.handlers.get(msg["kind"])
+            breach = handler(msg) if handler is not None else None
+            if breach is not None:
+                r.expect_within(None)
+                r.kill()
+                result.status = "crashed"
+                result.error = f"the trainer {breach}; the {len(result.epochs)} finished epochs are kept"
+                return None
+
+    def _outputs(self, msg: dict) -> str | None:
+        t0 = time.perf_counter()
+        epoch = msg.get("epoch")
+        if not isinstance(epoch, int):
+            return "handed in test outputs without an epoch number"
+        if epoch in self.scored:
+            return f"handed in test outputs twice in epoch {epoch}"
+        out = msg.get("outputs")
+        if (problem := outputs_problem(out, len(self.labels))) is not None:
+            return f"handed in test outputs in epoch {epoch} that {problem}"
+        loss_sum, correct = loop.score(out[self.restore], self.labels)
+        self.scored[epoch] = (loss_sum, correct)
+        if self.needs_score:  # the recipe steers by a test number; nothing else hears back
+            self.r.send("score", loss_sum=loss_sum, correct=correct)
+        self.overhead["scoring"] += time.perf_counter() - t0
+        return None
+
+    def _epoch(self, msg: dict) -> None:
+        r = self.r
+        row = _judged_row(msg["row"], self.scored, len(self.labels))
+        self.result.epochs.append(row)
+        if self.first_epoch is None:
+            self.first_epoch = row.seconds
+        # An epoch may take a few times the first, never forever: the next must end by then.
+        limit = max(r.settings.epoch_floor, r.settings.epoch_factor * self.first_epoch)
+        r.expect_within(
+            limit,
+            f"epoch {row.epoch + 1} took more than {limit:.0f} s "
+            f"({r.settings.epoch_factor:g}x the first epoch's {self.first_epoch:.1f} s)",
+        )
+        if self.hooks:
+            self.hooks.epoch_end(row)
+
+    def _epoch_start(self, msg: dict) -> None:
+        if self.hooks:
+            self.hooks.epoch_start(int(msg["epoch"]), int(msg["steps"]))
+
+    def _step(self, msg: dict) -> None:
+        if self.hooks:
+            loss, correct = torch.tensor(float(msg["loss"])), torch.tensor(int(msg["correct"]))
+            self.hooks.step(int(msg["step"]), loss, correct, int(msg["seen"]))
+
+    def _checkpoint(self, msg: dict) -> None:
+        if self.checkpoint is not None:
+            state = dict(msg["state"])
+            state["rows"] = [dataclasses.asdict(x) for x in self.result.epochs]  # the judge's numbers
+            self.checkpoint(state)
+
+
+def _finished(built: Built, result: RunResult, msg: dict, overhead: dict) -> Outcome:
+    """The trainer's last word: its status, timings and the trained weights, counted again."""
+    r = built.runner
     status = msg.get("status")
     result.status = status if status in ("completed", "diverged", "crashed") else "crashed"
     result.error = msg.get("error") if result.status != "completed" else None

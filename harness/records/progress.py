@@ -10,7 +10,7 @@ from typing import TextIO
 import torch
 from tqdm import tqdm
 
-from harness.records.schema import EpochRow
+from harness.records.schema import EpochRow, RunResult
 
 
 def score_line(row: EpochRow) -> str:
@@ -90,3 +90,12 @@ def format_epoch_log(rows: Sequence[EpochRow], steps: int | None = None) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def run_log(result: RunResult, steps: int | None = None) -> str:
+    """The log kept beside a run's record: its epochs in the course format, then how it ended
+    when it did not complete."""
+    log = format_epoch_log(result.epochs, steps)
+    if result.status != "completed":
+        log += f"{result.status}: {result.error}\n"
+    return log

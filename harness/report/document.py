@@ -17,7 +17,7 @@ from tabulate import tabulate
 from harness.engine.loop import normalise, steps_per_epoch
 from harness.engine.recipe import Recipe, RecipeError
 from harness.judge.rules import Rules
-from harness.records.progress import format_epoch_log
+from harness.records.progress import run_log
 from harness.records.store import EVIDENCE_DIR, REPO_ROOT, write_text
 from harness.report import plots
 from harness.report.gathering import CandidateRuns, SeedRun, gather
@@ -201,10 +201,7 @@ def training_log(run: SeedRun) -> str:
     batch = (res.recipe or {}).get("batch_size")
     ok = isinstance(batch, int) and batch > 0
     steps = steps_per_epoch(TRAIN_IMAGES, batch, res.limit_train) if ok else None
-    log = format_epoch_log(res.epochs, steps)
-    if res.status != "completed":
-        log += f"{res.status}: {res.error}\n"
-    return log
+    return run_log(res, steps)
 
 
 # ---------------------------------------------------------------- the whole report

@@ -327,18 +327,7 @@ def inspect_program(program: nn.Module, input_shape: tuple = (1, 1, 28, 28)) -> 
     graph_module = program
     height, width = (int(d) for d in input_shape[-2:])
     batch = int(input_shape[0])
-    x = torch.zeros(input_shape)
-    values: dict = {}
-
-    class Recorder(torch.fx.Interpreter):
-        def run_node(self, n):
-            out = super().run_node(n)
-            values[n] = out
-            return out
-
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        Recorder(graph_module).run(x)
+    values, flops = _run_recorded(graph_module, torch.zeros(input_shape))
     weights = {id(t): t for t in graph_module.parameters()}
     fields: dict = {}
     rows: list[LayerRow] = []
@@ -360,25 +349,13 @@ def inspect_program(program: nn.Module, input_shape: tuple = (1, 1, 28, 28)) -> 
             fields[node] = None
             continue
         tensor_args = [a for a in node.args if isinstance(a, torch.fx.Node)]
-        first = next(
-            (
-                values[a]
-                for a in tensor_args
-                if isinstance(values.get(a), torch.Tensor) and id(values[a]) not in weights
-            ),
-            None,
-        )
+        first = next((values[a] for a in tensor_args if _is_activation(values.get(a), weights)), None)
         fields[node] = _node_field(node, [fields.get(a) for a in tensor_args], value, first)
         own = sum(
             values[a].numel() for a in tensor_args if id(values.get(a)) in weights and id(values[a]) not in counted
         )
         counted |= {id(values[a]) for a in tensor_args if id(values.get(a)) in weights}
-        macs = 0
-        if node.target in _CONVS:
-            w = values[node.args[1]]
-            macs = value.numel() // batch * w.shape[1] * w.shape[2] * w.shape[3]
-        elif node.target == _aten.linear.default:
-            macs = value.numel() // batch * values[node.args[1]].shape[1]
+        macs = _node_macs(node, value, values, batch)
         path, kind = _module_of(node)
         field = fields[node]
         if current is not None and current[0] == path and rows:
@@ -409,5 +386,35 @@ def inspect_program(program: nn.Module, input_shape: tuple = (1, 1, 28, 28)) -> 
         rows=rows,
         input_size=(height, width),
         head=head,
-        counted_macs=counter.get_total_flops() // (2 * batch) if batch >= 1 else None,
+        counted_macs=flops // (2 * batch) if batch >= 1 else None,
     )
+
+
+def _run_recorded(graph_module: nn.Module, x: torch.Tensor) -> tuple[dict, int]:
+    """Every node's value for one input, and torch's count of the floating-point operations."""
+    values: dict = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            values[n] = out
+            return out
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        Recorder(graph_module).run(x)
+    return values, counter.get_total_flops()
+
+
+def _is_activation(value, weights: dict) -> bool:
+    return isinstance(value, torch.Tensor) and id(value) not in weights
+
+
+def _node_macs(node, value: torch.Tensor, values: dict, batch: int) -> int:
+    """Multiply-accumulates per image of a convolution or linear node; 0 for anything else."""
+    if node.target in _CONVS:
+        w = values[node.args[1]]
+        return value.numel() // batch * w.shape[1] * w.shape[2] * w.shape[3]
+    if node.target == _aten.linear.default:
+        return value.numel() // batch * values[node.args[1]].shape[1]
+    return 0
