@@ -311,6 +311,16 @@ class Unknown(Exception):
 
 _MARKERS = (External, ModuleVal, SelfVal, ArgsVal)
 
+_BINARY_OPS = {
+    ast.Add: lambda x, y: x + y,
+    ast.Sub: lambda x, y: x - y,
+    ast.Mult: lambda x, y: x * y,
+    ast.Div: lambda x, y: x / y,
+    ast.FloorDiv: lambda x, y: x // y,
+    ast.Mod: lambda x, y: x % y,
+    ast.Pow: lambda x, y: x**y,
+}
+
 
 def _truthy(v) -> bool:
     return True if isinstance(v, (Obj, *_MARKERS)) else bool(v)
@@ -349,7 +359,7 @@ def _printable(text: str) -> str:
 # ---------------------------------------------------------------- the program: units and names
 
 
-class Program:
+class SourceProgram:
     """An entry (a notebook, a script, or a folder's scripts) and the local files its imports name,
     with the resolution of names to the expressions that give them their values."""
 
@@ -1032,98 +1042,98 @@ class Program:
             return node
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return Obj(node)
+        handler = self._VALUE_OF.get(type(node))
+        if handler is None:
+            raise Unknown(f"`{_short(node)}` is not data")
+        out = handler(self, node, c, depth)
+        if isinstance(node, ast.Dict) and isinstance(expr, ast.Name):
+            # `d = {...}` then `d.update(...)` before the use: the use sees the dict as updated
+            for upd in self._updates(expr.id, c, ctx):
+                out.update(self.value(upd, self.ctx_at(upd, ctx.unit, ctx.binds), depth + 1))
+        return out
 
-        def v(e):
-            return self.value(e, c, depth + 1)
+    def _constant_value(self, node: ast.Constant, c: Ctx, depth: int):
+        return node.value
 
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, (ast.Tuple, ast.List)):
-            if any(isinstance(e, ast.Starred) for e in node.elts):
-                raise Unknown(f"`{_short(node)}` unpacks a sequence")
-            items = [v(e) for e in node.elts]
-            return tuple(items) if isinstance(node, ast.Tuple) else items
-        if isinstance(node, ast.Dict):
-            out = {}
-            for k, val in zip(node.keys, node.values):
-                if k is None:
-                    out.update(v(val))
-                else:
-                    out[v(k)] = v(val)
-            if isinstance(expr, ast.Name):
-                for upd in self._updates(expr.id, c, ctx):
-                    out.update(self.value(upd, self.ctx_at(upd, ctx.unit, ctx.binds), depth + 1))
-            return out
-        if isinstance(node, ast.UnaryOp):
-            x = v(node.operand)
-            if isinstance(node.op, ast.Not):
-                return not _truthy(x)
-            if isinstance(x, (int, float)):
-                try:
-                    return {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a, ast.Invert: lambda a: ~a}[type(node.op)](x)
-                except TypeError:
-                    pass
-            raise Unknown(f"`{_short(node)}` is not arithmetic on numbers")
-        if isinstance(node, ast.BinOp):
-            a, b = v(node.left), v(node.right)
-            ops = {
-                ast.Add: lambda x, y: x + y,
-                ast.Sub: lambda x, y: x - y,
-                ast.Mult: lambda x, y: x * y,
-                ast.Div: lambda x, y: x / y,
-                ast.FloorDiv: lambda x, y: x // y,
-                ast.Mod: lambda x, y: x % y,
-                ast.Pow: lambda x, y: x**y,
-            }
-            data = (int, float, str, tuple, list)
-            # hostile text must not make the importer build a huge value: "x" * 10**9, 9 ** 10**9
-            huge = (isinstance(node.op, ast.Pow) and isinstance(b, (int, float)) and abs(b) > 64) or (
-                isinstance(node.op, ast.Mult)
-                and any(isinstance(x, (str, tuple, list)) for x in (a, b))
-                and any(isinstance(x, int) and x > 4096 for x in (a, b))
-            )
-            if type(node.op) in ops and isinstance(a, data) and isinstance(b, data) and not huge:
-                try:
-                    return ops[type(node.op)](a, b)
-                except (TypeError, ArithmeticError, ValueError):
-                    pass
-            raise Unknown(f"`{_short(node)}` is not arithmetic on known numbers")
-        if isinstance(node, ast.BoolOp):
-            if isinstance(node.op, ast.And):
-                x = True
-                for e in node.values:
-                    x = v(e)
-                    if not _truthy(x):
-                        return x
-                return x
-            x = False
+    def _sequence_value(self, node: ast.Tuple | ast.List, c: Ctx, depth: int):
+        if any(isinstance(e, ast.Starred) for e in node.elts):
+            raise Unknown(f"`{_short(node)}` unpacks a sequence")
+        items = [self.value(e, c, depth + 1) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+
+    def _dict_value(self, node: ast.Dict, c: Ctx, depth: int) -> dict:
+        out = {}
+        for k, val in zip(node.keys, node.values):
+            if k is None:
+                out.update(self.value(val, c, depth + 1))
+            else:
+                out[self.value(k, c, depth + 1)] = self.value(val, c, depth + 1)
+        return out
+
+    def _unary_value(self, node: ast.UnaryOp, c: Ctx, depth: int):
+        x = self.value(node.operand, c, depth + 1)
+        if isinstance(node.op, ast.Not):
+            return not _truthy(x)
+        if isinstance(x, (int, float)):
+            try:
+                return {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a, ast.Invert: lambda a: ~a}[type(node.op)](x)
+            except TypeError:
+                pass
+        raise Unknown(f"`{_short(node)}` is not arithmetic on numbers")
+
+    def _binary_value(self, node: ast.BinOp, c: Ctx, depth: int):
+        a, b = self.value(node.left, c, depth + 1), self.value(node.right, c, depth + 1)
+        data = (int, float, str, tuple, list)
+        # hostile text must not make the importer build a huge value: "x" * 10**9, 9 ** 10**9
+        huge = (isinstance(node.op, ast.Pow) and isinstance(b, (int, float)) and abs(b) > 64) or (
+            isinstance(node.op, ast.Mult)
+            and any(isinstance(x, (str, tuple, list)) for x in (a, b))
+            and any(isinstance(x, int) and x > 4096 for x in (a, b))
+        )
+        if type(node.op) in _BINARY_OPS and isinstance(a, data) and isinstance(b, data) and not huge:
+            try:
+                return _BINARY_OPS[type(node.op)](a, b)
+            except (TypeError, ArithmeticError, ValueError):
+                pass
+        raise Unknown(f"`{_short(node)}` is not arithmetic on known numbers")
+
+    def _boolean_value(self, node: ast.BoolOp, c: Ctx, depth: int):
+        # short-circuits as Python does: operands after the one that decides need not resolve
+        if isinstance(node.op, ast.And):
+            x = True
             for e in node.values:
-                x = v(e)
-                if _truthy(x):
+                x = self.value(e, c, depth + 1)
+                if not _truthy(x):
                     return x
             return x
-        if isinstance(node, ast.Compare):
-            left = v(node.left)
-            for op, right_expr in zip(node.ops, node.comparators):
-                right = v(right_expr)
-                if not self._compare(op, left, right, node):
-                    return False
-                left = right
-            return True
-        if isinstance(node, ast.IfExp):
-            pick = self.decide(node.test, c, node)
-            if pick is None:
-                raise Unknown(f"`{_short(node)}` depends on `{_short(node.test)}`, which the text does not decide")
-            return v(node.body if pick else node.orelse)
-        if isinstance(node, ast.Subscript):
-            container, key = v(node.value), v(node.slice)
-            try:
-                return container[key]
-            except (TypeError, KeyError, IndexError):
-                raise Unknown(f"`{_short(node)}` is not an item of known data") from None
-        if isinstance(node, ast.Call):
-            return self._call_value(node, c, depth)
-        raise Unknown(f"`{_short(node)}` is not data")
+        x = False
+        for e in node.values:
+            x = self.value(e, c, depth + 1)
+            if _truthy(x):
+                return x
+        return x
+
+    def _comparison_value(self, node: ast.Compare, c: Ctx, depth: int) -> bool:
+        left = self.value(node.left, c, depth + 1)
+        for op, right_expr in zip(node.ops, node.comparators):
+            right = self.value(right_expr, c, depth + 1)
+            if not self._compare(op, left, right, node):
+                return False
+            left = right
+        return True
+
+    def _conditional_value(self, node: ast.IfExp, c: Ctx, depth: int):
+        pick = self.decide(node.test, c, node)
+        if pick is None:
+            raise Unknown(f"`{_short(node)}` depends on `{_short(node.test)}`, which the text does not decide")
+        return self.value(node.body if pick else node.orelse, c, depth + 1)
+
+    def _item_value(self, node: ast.Subscript, c: Ctx, depth: int):
+        container, key = self.value(node.value, c, depth + 1), self.value(node.slice, c, depth + 1)
+        try:
+            return container[key]
+        except (TypeError, KeyError, IndexError):
+            raise Unknown(f"`{_short(node)}` is not an item of known data") from None
 
     def _compare(self, op, a, b, node) -> bool:
         if isinstance(op, (ast.Is, ast.IsNot)):
@@ -1194,6 +1204,20 @@ class Program:
         if f is not None:
             return Obj(node)
         raise Unknown(f"`{_short(node)}` calls something the source does not define")
+
+    _VALUE_OF = {
+        ast.Constant: _constant_value,
+        ast.Tuple: _sequence_value,
+        ast.List: _sequence_value,
+        ast.Dict: _dict_value,
+        ast.UnaryOp: _unary_value,
+        ast.BinOp: _binary_value,
+        ast.BoolOp: _boolean_value,
+        ast.Compare: _comparison_value,
+        ast.IfExp: _conditional_value,
+        ast.Subscript: _item_value,
+        ast.Call: _call_value,
+    }
 
     def _cudaish(self, test: ast.AST, ctx: Ctx) -> bool:
         """Whether a condition is about CUDA: in its text, or in what its names stand for."""
@@ -1424,7 +1448,7 @@ PIL_MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}  # PIL.Image's constants
 
 
 @dataclass
-class Field:
+class RecipeField:
     """One recipe field: its value, and the source lines it came from."""
 
     value: object
@@ -1435,7 +1459,7 @@ class Analysis:
     """One program's candidates: its training sessions (an optimizer and the model it trains) and
     for each the recipe, the model's code and the published numbers."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: SourceProgram):
         self.p = program
         self.focus: set = set()  # the units a candidate is about, set per candidate
 
@@ -1499,50 +1523,20 @@ class Analysis:
     def run(self, fallback: bool = True) -> list:
         """The candidates of the program: (model, session or None, notes). With fallback, a program
         that builds no optimizer still gives the classes it instantiates, or else defines."""
-        p = self.p
-        p.sink = session_notes = []
-        found = self.sessions()
-        models: dict = {}  # (class, args text) -> (model, session, notes)
+        self.p.sink = session_notes = []
+        models = self._trained_models(self.sessions(), session_notes)
+        if not models and fallback:
+            models = self._untrained_models()
+        # what was found about the source as a whole (an optimizer never used) concerns every candidate
+        return [(m, session, session_notes + notes) for m, session, notes in models.values()]
+
+    def _trained_models(self, found: list, session_notes: list) -> dict:
+        """{(class, args text): (model, session, notes)} for the sessions; a model trained by two
+        optimizers keeps the later one."""
+        models: dict = {}
         for call, ctx, ms in found:
             notes = []
-            own = [m for m in ms if m[1] is ctx.unit]
-            if len(ms) > 1 and own and len(own) < len(ms):
-                # One optimizer per model file (a config per model): the class chosen at run time is
-                # taken to be the one defined beside the optimizer.
-                ms = [
-                    m[:4]
-                    + (
-                        f"`{_short(call, 50)}` trains one of {len(ms)} classes chosen at run time; "
-                        f"{m[0].name}, defined beside it in {ctx.unit.rel}, is taken",
-                    )
-                    for m in own
-                ]
-            if not ms:
-                # The optimizer's model is not visible (a parameter no call site binds): the one
-                # model class of the optimizer's own file, when there is exactly one.
-                roots = self.root_classes([ctx.unit])
-                if len(roots) == 1:
-                    cls, unit = roots[0]
-                    ms = [
-                        (
-                            cls,
-                            unit,
-                            None,
-                            None,
-                            f"the model `{_short(call.args[0] if call.args else call, 50)}` of `{_short(call, 50)}` "
-                            f"cannot be traced to a class; {cls.name}, the one model class of {ctx.unit.rel}, is taken",
-                        )
-                    ]
-                else:
-                    session_notes.append(
-                        (
-                            "not translated",
-                            ctx.unit.where(call.lineno),
-                            f"`{_short(call, 70)}`: the model it trains cannot be traced to a class of the source",
-                        )
-                    )
-                    continue
-            for m in ms:
+            for m in self._session_models(call, ctx, ms, session_notes):
                 key = (id(m[0]), self._args_text(m))
                 if key in models and models[key][1][0] is not call:
                     prev = models[key][1]
@@ -1555,35 +1549,79 @@ class Analysis:
                         )
                     )
                 models[key] = (m, (call, ctx), notes)
-        if not models and fallback:
-            # No optimizer: the classes the source instantiates (a summary() of a model), else its root classes.
-            made = []
-            for unit in p.units:
-                for call in unit.calls:
-                    ctx = p.ctx_at(call, unit)
-                    f = p.callee(call, ctx)
-                    if f is None or not isinstance(f[0], ast.ClassDef):
-                        continue  # only direct instantiations: Net(), not what every function returns
-                    for m in p.models_of(call, ctx):
-                        if (id(m[0]), self._args_text(m)) not in {(id(x[0]), self._args_text(x)) for x in made}:
-                            made.append(m)
-            if not made:
-                entries = [u for u in p.units if u.is_entry]
-                made = [
-                    (c, u, None, None, f"{c.name} is defined but never instantiated; it is taken as the model")
-                    for c, u in self.root_classes(entries or p.units)
-                ]
-            for m in made:
-                notes = [
-                    (
-                        "not translated",
-                        m[1].where(m[0].lineno),
-                        "no optimizer is built in the source: the recipe holds the harness's defaults",
-                    )
-                ]
-                models[(id(m[0]), self._args_text(m))] = (m, None, notes)
-        # what was found about the source as a whole (an optimizer never used) concerns every candidate
-        return [(m, session, session_notes + notes) for m, session, notes in models.values()]
+        return models
+
+    def _session_models(self, call: ast.Call, ctx: Ctx, ms: list, session_notes: list) -> list:
+        """The models one optimizer is taken to train, when its parameters do not name exactly one."""
+        own = [m for m in ms if m[1] is ctx.unit]
+        if len(ms) > 1 and own and len(own) < len(ms):
+            # One optimizer per model file (a config per model): the class chosen at run time is
+            # taken to be the one defined beside the optimizer.
+            return [
+                m[:4]
+                + (
+                    f"`{_short(call, 50)}` trains one of {len(ms)} classes chosen at run time; "
+                    f"{m[0].name}, defined beside it in {ctx.unit.rel}, is taken",
+                )
+                for m in own
+            ]
+        if ms:
+            return ms
+        # The optimizer's model is not visible (a parameter no call site binds): the one
+        # model class of the optimizer's own file, when there is exactly one.
+        roots = self.root_classes([ctx.unit])
+        if len(roots) == 1:
+            cls, unit = roots[0]
+            return [
+                (
+                    cls,
+                    unit,
+                    None,
+                    None,
+                    f"the model `{_short(call.args[0] if call.args else call, 50)}` of `{_short(call, 50)}` "
+                    f"cannot be traced to a class; {cls.name}, the one model class of {ctx.unit.rel}, is taken",
+                )
+            ]
+        session_notes.append(
+            (
+                "not translated",
+                ctx.unit.where(call.lineno),
+                f"`{_short(call, 70)}`: the model it trains cannot be traced to a class of the source",
+            )
+        )
+        return []
+
+    def _untrained_models(self) -> dict:
+        """{(class, args text): (model, None, notes)} when no optimizer is built: the classes the source
+        instantiates (a summary() of a model), else its root classes."""
+        p = self.p
+        made = []
+        for unit in p.units:
+            for call in unit.calls:
+                ctx = p.ctx_at(call, unit)
+                f = p.callee(call, ctx)
+                if f is None or not isinstance(f[0], ast.ClassDef):
+                    continue  # only direct instantiations: Net(), not what every function returns
+                for m in p.models_of(call, ctx):
+                    if (id(m[0]), self._args_text(m)) not in {(id(x[0]), self._args_text(x)) for x in made}:
+                        made.append(m)
+        if not made:
+            entries = [u for u in p.units if u.is_entry]
+            made = [
+                (c, u, None, None, f"{c.name} is defined but never instantiated; it is taken as the model")
+                for c, u in self.root_classes(entries or p.units)
+            ]
+        models: dict = {}
+        for m in made:
+            notes = [
+                (
+                    "not translated",
+                    m[1].where(m[0].lineno),
+                    "no optimizer is built in the source: the recipe holds the harness's defaults",
+                )
+            ]
+            models[(id(m[0]), self._args_text(m))] = (m, None, notes)
+        return models
 
     def _args_text(self, m) -> str:
         call = m[2]
@@ -1592,10 +1630,10 @@ class Analysis:
     # ------------------------------------------------ the recipe
 
     def recipe(self, session, model, notes: list) -> tuple[dict, tuple | None]:
-        """The recipe of a session as fields {name: Field}, and the training loop found (or None)."""
+        """The recipe of a session as fields {name: RecipeField}, and the training loop found (or None)."""
         p = self.p
         p.sink = notes
-        fields: dict[str, Field] = {}
+        fields: dict[str, RecipeField] = {}
         self.schedule_epochs = None  # (epochs=, origin) a scheduler was built for, when it says
         # the files this candidate is about: notes on other models' files of a folder are not its own
         self.focus = {u for u in (session[1].unit if session else None, model[1]) if u is not None} | {
@@ -1679,23 +1717,11 @@ class Analysis:
                     f"own arguments is used",
                 )
             )
-        fields["optimizer"] = Field({"name": name, **kwargs}, origins)
+        fields["optimizer"] = RecipeField({"name": name, **kwargs}, origins)
 
     def schedule(self, session, fields: dict, notes: list) -> None:
         """The scheduler built on the session's optimizer and how the training steps it."""
-        p = self.p
-        opt_call = session[0]
-        found = []
-        for unit in p.units:
-            for call in unit.calls:
-                ctx = p.ctx_at(call, unit)
-                name = p.kind(call, ctx)
-                if name not in SCHEDULERS or not p.live(call, unit):
-                    continue
-                first = _argument(call, 0, "optimizer")
-                r = p.follow(first, ctx) if first is not None else None
-                if r is not None and r[0] is opt_call:
-                    found.append((call, ctx, name))
+        found = self._schedulers_of(session[0])
         if not found:
             return
         if len(found) > 1:
@@ -1712,14 +1738,40 @@ class Analysis:
         self.why(call, ctx.unit)
         kwargs, origins = self._kwargs(call, ctx, SCHEDULERS[name], True, notes, name)
         where = ctx.unit.where(call.lineno)
-        arg_lines = {}  # argument -> the node its value came from, to drop the origin of one left out
-        for kw in call.keywords:
-            if kw.arg:
-                r = self.p.follow(kw.value, ctx)
-                if r is not None and isinstance(r[0], ast.AST):
-                    arg_lines[kw.arg] = r[0]
+        stepping = self._stepping(call, name, where, origins, notes)
+        if stepping is None:
+            return
+        step, interval, arg = stepping
+        self._drop_non_data(kwargs, name, where, notes)
+        origins = self._drop_run_length(kwargs, origins, call, ctx, name, where, notes)
+        sched = {"name": name, **kwargs}
+        if name == "ReduceLROnPlateau":
+            self._plateau_monitor(sched, step, arg, where, notes)
+        elif interval == "step" or (interval == "epoch" and name in PER_STEP):
+            # said when the source steps it in the batch loop, or per epoch against the class's default
+            sched["interval"] = interval
+        fields["schedule"] = RecipeField(sched, origins)
+
+    def _schedulers_of(self, opt_call: ast.Call) -> list:
+        """(call, ctx, class name) of each live scheduler built on this optimizer call, in order."""
+        p = self.p
+        found = []
+        for unit in p.units:
+            for call in unit.calls:
+                ctx = p.ctx_at(call, unit)
+                name = p.kind(call, ctx)
+                if name not in SCHEDULERS or not p.live(call, unit):
+                    continue
+                first = _argument(call, 0, "optimizer")
+                r = p.follow(first, ctx) if first is not None else None
+                if r is not None and r[0] is opt_call:
+                    found.append((call, ctx, name))
+        return found
+
+    def _stepping(self, call: ast.Call, name: str, where: str, origins: list, notes: list) -> tuple | None:
+        """How the training steps the scheduler: (the step taken or None, "step"/"epoch"/None, the
+        argument it passes); None when the scheduler is never stepped and so is left out."""
         steps = self.steps(call)
-        step = None
         if not steps:
             if self._has_training():
                 notes.append(
@@ -1729,7 +1781,7 @@ class Analysis:
                         f"`{_short(call, 60)}` is created but never stepped: left out (a constant rate)",
                     )
                 )
-                return
+                return None
             notes.append(
                 (
                     "interpreted",
@@ -1738,35 +1790,39 @@ class Analysis:
                     f"it steps {'per batch' if name in PER_STEP else 'per epoch'}, as it is meant to",
                 )
             )
-            interval, arg = None, None
-        else:
-            per_batch = [s for s in steps if s[2]]
-            per_epoch = [s for s in steps if not s[2]]
-            chosen = (per_batch or per_epoch) if name in PER_STEP else (per_epoch or per_batch)
-            step = chosen[-1]
-            self.why(step[0], step[1].unit)
-            if per_batch and per_epoch:
-                notes.append(
-                    (
-                        "interpreted",
-                        step[1].unit.where(step[0].lineno),
-                        f"`.step()` of this scheduler is called both per batch and per epoch under "
-                        f"conditions the text does not decide; {'per batch' if step[2] else 'per epoch'} "
-                        f"is taken, as {name} is meant to step",
-                    )
+            return None, None, None
+        per_batch = [s for s in steps if s[2]]
+        per_epoch = [s for s in steps if not s[2]]
+        chosen = (per_batch or per_epoch) if name in PER_STEP else (per_epoch or per_batch)
+        step = chosen[-1]
+        self.why(step[0], step[1].unit)
+        if per_batch and per_epoch:
+            notes.append(
+                (
+                    "interpreted",
+                    step[1].unit.where(step[0].lineno),
+                    f"`.step()` of this scheduler is called both per batch and per epoch under "
+                    f"conditions the text does not decide; {'per batch' if step[2] else 'per epoch'} "
+                    f"is taken, as {name} is meant to step",
                 )
-            interval = "step" if step[2] else "epoch"
-            arg = _argument(step[0], 0, "metrics", "metric")
-            origins.append((step[1].unit, step[0].lineno))
-            if arg is not None and name != "ReduceLROnPlateau":
-                notes.append(
-                    (
-                        "interpreted",
-                        step[1].unit.where(step[0].lineno),
-                        f"`{_short(step[0], 50)}` passes an argument {name}.step() does not use: ignored",
-                    )
+            )
+        arg = _argument(step[0], 0, "metrics", "metric")
+        origins.append((step[1].unit, step[0].lineno))
+        if arg is not None and name != "ReduceLROnPlateau":
+            notes.append(
+                (
+                    "interpreted",
+                    step[1].unit.where(step[0].lineno),
+                    f"`{_short(step[0], 50)}` passes an argument {name}.step() does not use: ignored",
                 )
+            )
+        return step, "step" if step[2] else "epoch", arg
+
+    @staticmethod
+    def _drop_non_data(kwargs: dict, name: str, where: str, notes: list) -> None:
+        """Leaves out the scheduler's arguments a recipe cannot hold: objects, and print switches."""
         for key in list(kwargs):
+            # the run-length arguments are often computed (len(train_loader)); _drop_run_length says why
             if isinstance(kwargs[key], (Obj, *_MARKERS)) and key not in ("epochs", "steps_per_epoch", "total_steps"):
                 notes.append(("not translated", where, f"{name} argument {key}: not data; left out"))
                 del kwargs[key]
@@ -1774,6 +1830,18 @@ class Analysis:
             if key in kwargs:
                 notes.append(("interpreted", where, f"{name}({key}={kwargs[key]!r}) only prints: left out"))
                 del kwargs[key]
+
+    def _drop_run_length(
+        self, kwargs: dict, origins: list, call: ast.Call, ctx: Ctx, name: str, where: str, notes: list
+    ) -> list:
+        """Leaves out the arguments that size the schedule to the run, which the harness passes
+        itself; returns the origins without the lines of the values left out."""
+        arg_lines = {}  # argument -> the node its value came from, to drop the origin of one left out
+        for kw in call.keywords:
+            if kw.arg:
+                r = self.p.follow(kw.value, ctx)
+                if r is not None and isinstance(r[0], ast.AST):
+                    arg_lines[kw.arg] = r[0]
         for key in ("epochs", "steps_per_epoch", "total_steps", "last_epoch"):
             if key in kwargs:
                 val = kwargs.pop(key)
@@ -1788,35 +1856,34 @@ class Analysis:
                 shown = _short(val.node) if isinstance(val, Obj) else repr(val)
                 notes.append(("interpreted", where, f"{name}'s {key}={shown}: {why}"))
                 if key == "epochs":
+                    # epochs() falls back to it when no training loop counts the epochs
                     self.schedule_epochs = (val, (ctx.unit, call.lineno))
-        sched = {"name": name, **kwargs}
-        if name == "ReduceLROnPlateau":
-            monitor = self.monitor(arg, step[1]) if arg is not None else None
-            if monitor is None:
-                notes.append(
-                    (
-                        "interpreted",
-                        where,
-                        f"what ReduceLROnPlateau watches cannot be read from "
-                        f"`{_short(step[0], 50) if step else 'its step call'}`; test_loss is taken",
-                    )
+        return origins
+
+    def _plateau_monitor(self, sched: dict, step, arg, where: str, notes: list) -> None:
+        """What ReduceLROnPlateau watches, read from its step call, and the mode that keeps its behaviour."""
+        monitor = self.monitor(arg, step[1]) if arg is not None else None
+        if monitor is None:
+            notes.append(
+                (
+                    "interpreted",
+                    where,
+                    f"what ReduceLROnPlateau watches cannot be read from "
+                    f"`{_short(step[0], 50) if step else 'its step call'}`; test_loss is taken",
                 )
-                monitor = "test_loss"
-            sched["monitor"] = monitor
-            if monitor.endswith("_acc") and "mode" not in kwargs:
-                notes.append(
-                    (
-                        "interpreted",
-                        where,
-                        f"ReduceLROnPlateau watches {monitor} with torch's default mode 'min' (it lowers "
-                        f"the rate when accuracy stops falling): mode='min' is written to keep that",
-                    )
+            )
+            monitor = "test_loss"
+        sched["monitor"] = monitor
+        if monitor.endswith("_acc") and "mode" not in sched:
+            notes.append(
+                (
+                    "interpreted",
+                    where,
+                    f"ReduceLROnPlateau watches {monitor} with torch's default mode 'min' (it lowers "
+                    f"the rate when accuracy stops falling): mode='min' is written to keep that",
                 )
-                sched["mode"] = "min"
-        elif interval == "step" or (interval == "epoch" and name in PER_STEP):
-            # said when the source steps it in the batch loop, or per epoch against the class's default
-            sched["interval"] = interval
-        fields["schedule"] = Field(sched, origins)
+            )
+            sched["mode"] = "min"
 
     def _has_training(self) -> bool:
         """Whether the source has a backward pass at all: a loop the scheduler could be stepped in."""
@@ -1934,56 +2001,10 @@ class Analysis:
     def epochs(self, loop, fields: dict, notes: list) -> None:
         """The epoch count: the training loop's range(), else the scheduler's epochs=; capped at the
         rule's limit, as noted."""
-        p = self.p
         count, origin, origins = None, None, []
         if loop is not None:
-            node, unit = loop
-            self.why(node, unit)
-            it = node.iter if isinstance(node, (ast.For, ast.AsyncFor)) else None
-            ctx = p.ctx_at(node, unit)
-            while (
-                isinstance(it, ast.Call)
-                and p.kind(it, ctx) in ("tqdm", "enumerate", "iter", "notebook", "auto")
-                and it.args
-            ):
-                it = it.args[0]
-            if isinstance(it, ast.Call) and p.kind(it, ctx) in ("range", "trange"):
-                try:
-                    args = [p.read(a, ctx) for a in it.args]
-                    count = len(range(*args))
-                    origin = (unit, node.lineno)
-                    origins.append(origin)
-                    for a in it.args:  # the line of a constant the loop counts to: EPOCHS = 15
-                        r = p.follow(a, ctx)
-                        if r is not None and isinstance(r[0], ast.AST) and isinstance(a, ast.Name):
-                            origins.append((r[1].unit, r[0].lineno))
-                except (Unknown, TypeError, ValueError, OverflowError) as e:
-                    notes.append(
-                        (
-                            "not translated",
-                            unit.where(node.lineno),
-                            f"the epoch count of `for ... in {_short(it, 50)}` cannot be read ({e})",
-                        )
-                    )
-            else:
-                notes.append(
-                    (
-                        "not translated",
-                        unit.where(node.lineno),
-                        f"the training loop `{_short(it if it is not None else node.test, 50)}` does not "
-                        f"count its epochs with range()",
-                    )
-                )
-            for n in ast.walk(node):
-                if isinstance(n, ast.Break) and p.enclosing(n, unit, (ast.For, ast.AsyncFor, ast.While)) is node:
-                    notes.append(
-                        (
-                            "not translated",
-                            unit.where(n.lineno),
-                            "the training loop may stop early (`break`): the harness trains every epoch",
-                        )
-                    )
-                    break
+            count, origin, origins = self._loop_count(loop, notes)
+            self._note_early_stop(loop, notes)
         planned = self.schedule_epochs
         if count is None and planned is not None and isinstance(planned[0], int):
             count, origin = planned[0], planned[1]
@@ -1996,18 +2017,7 @@ class Analysis:
                     f"that counts them is in the source",
                 )
             )
-        if count is None:
-            notes.append(("not translated", "", f"no epoch count is found: {MAX_EPOCHS}, the rule's limit, is used"))
-            count = MAX_EPOCHS
-        elif count > MAX_EPOCHS:
-            where = origin[0].where(origin[1]) if origin else ""
-            notes.append(
-                ("interpreted", where, f"epochs: the source trains {count} epochs; capped at {MAX_EPOCHS} by the rule")
-            )
-            count = MAX_EPOCHS
-        elif count < 1:
-            notes.append(("not translated", "", f"the epoch count {count} is not positive: 1 is used"))
-            count = 1
+        count = self._allowed_epochs(count, origin, notes)
         if planned is not None and isinstance(planned[0], int) and planned[0] != count:
             u, line = planned[1]
             notes.append(
@@ -2017,7 +2027,83 @@ class Analysis:
                     f"the scheduler was built for {planned[0]} epochs; here it spans the recipe's {count}",
                 )
             )
-        fields["epochs"] = Field(count, origins)
+        fields["epochs"] = RecipeField(count, origins)
+
+    def _loop_count(self, loop, notes: list) -> tuple:
+        """(count or None, its origin, the origins): how many times the loop runs, when it counts
+        with range() over data the text determines."""
+        p = self.p
+        node, unit = loop
+        count, origin, origins = None, None, []
+        self.why(node, unit)
+        it = node.iter if isinstance(node, (ast.For, ast.AsyncFor)) else None
+        ctx = p.ctx_at(node, unit)
+        while (
+            isinstance(it, ast.Call)
+            and p.kind(it, ctx) in ("tqdm", "enumerate", "iter", "notebook", "auto")
+            and it.args
+        ):
+            it = it.args[0]
+        if isinstance(it, ast.Call) and p.kind(it, ctx) in ("range", "trange"):
+            try:
+                args = [p.read(a, ctx) for a in it.args]
+                count = len(range(*args))
+                origin = (unit, node.lineno)
+                origins.append(origin)
+                for a in it.args:  # the line of a constant the loop counts to: EPOCHS = 15
+                    r = p.follow(a, ctx)
+                    if r is not None and isinstance(r[0], ast.AST) and isinstance(a, ast.Name):
+                        origins.append((r[1].unit, r[0].lineno))
+            except (Unknown, TypeError, ValueError, OverflowError) as e:
+                notes.append(
+                    (
+                        "not translated",
+                        unit.where(node.lineno),
+                        f"the epoch count of `for ... in {_short(it, 50)}` cannot be read ({e})",
+                    )
+                )
+        else:
+            notes.append(
+                (
+                    "not translated",
+                    unit.where(node.lineno),
+                    f"the training loop `{_short(it if it is not None else node.test, 50)}` does not "
+                    f"count its epochs with range()",
+                )
+            )
+        return count, origin, origins
+
+    def _note_early_stop(self, loop, notes: list) -> None:
+        """Says so when the loop can `break`, as the harness always trains every epoch."""
+        node, unit = loop
+        for n in ast.walk(node):
+            if isinstance(n, ast.Break) and self.p.enclosing(n, unit, (ast.For, ast.AsyncFor, ast.While)) is node:
+                notes.append(
+                    (
+                        "not translated",
+                        unit.where(n.lineno),
+                        "the training loop may stop early (`break`): the harness trains every epoch",
+                    )
+                )
+                break
+
+    @staticmethod
+    def _allowed_epochs(count: int | None, origin: tuple | None, notes: list) -> int:
+        """The count within the rule's limits: MAX_EPOCHS when none is found or it is more, 1 when it is
+        not positive."""
+        if count is None:
+            notes.append(("not translated", "", f"no epoch count is found: {MAX_EPOCHS}, the rule's limit, is used"))
+            return MAX_EPOCHS
+        if count > MAX_EPOCHS:
+            where = origin[0].where(origin[1]) if origin else ""
+            notes.append(
+                ("interpreted", where, f"epochs: the source trains {count} epochs; capped at {MAX_EPOCHS} by the rule")
+            )
+            return MAX_EPOCHS
+        if count < 1:
+            notes.append(("not translated", "", f"the epoch count {count} is not positive: 1 is used"))
+            return 1
+        return count
 
     def _loaders(self) -> list:
         """Live DataLoader calls: (call, ctx)."""
@@ -2069,7 +2155,7 @@ class Analysis:
                     "no training DataLoader is found: batch_size 128, the harness's default, is used",
                 )
             )
-            fields["batch_size"] = Field(128, [])
+            fields["batch_size"] = RecipeField(128, [])
             return None
         call, ctx = chosen
         self.why(call, ctx.unit)
@@ -2085,7 +2171,7 @@ class Analysis:
                     f"`{_short(call, 50)}`, is taken",
                 )
             )
-        fields["batch_size"] = Field(batch, origins)
+        fields["batch_size"] = RecipeField(batch, origins)
         for kw in call.keywords:
             if kw.arg == "drop_last":
                 try:
@@ -2167,46 +2253,13 @@ class Analysis:
     # ------------------------------------------------ transforms
 
     def transforms(self, loader, fields: dict, notes: list) -> None:
-        p = self.p
-        compose = None
-        if loader is not None:
-            call, ctx = loader
-            ds = _argument(call, 0, "dataset")
-            r = p.deref(ds, ctx) if ds is not None else None
-            if r is not None and isinstance(r[0], ast.Call):
-                tf = next((k.value for k in r[0].keywords if k.arg in ("transform", "transforms")), None)
-                if tf is None and p.kind(r[0], r[1]) in ("MNIST", "FashionMNIST", "EMNIST", "KMNIST"):
-                    tf = _argument(r[0], 2)  # MNIST(root, train, transform)
-                if tf is not None:
-                    compose = p.deref(tf, r[1])
-                    if compose is not None and (
-                        not isinstance(compose[0], ast.Call) or p.kind(compose[0], compose[1]) != "Compose"
-                    ):
-                        compose = ("single", compose)
+        """mean, std and augment: the training transforms, from the training DataLoader's dataset or
+        else a Compose named for training."""
+        compose = self._loader_transforms(loader)
         if compose is not None and compose[0] != "single":
-            for other, octx in self._train_composes():
-                if other is not compose[0] and (octx.unit in self.focus or octx.unit is compose[1].unit):
-                    notes.append(
-                        (
-                            "not translated",
-                            octx.unit.where(other.lineno),
-                            f"`{_short(other, 60)}` is named for training, but the training DataLoader "
-                            f"uses `{_short(compose[0], 40)}` at {compose[1].unit.where(compose[0].lineno)}: "
-                            f"left out",
-                        )
-                    )
+            self._note_unused_composes(compose, notes)
         if compose is None:
-            found = self._train_composes()
-            compose = found[-1] if found else None
-            if compose is not None:
-                notes.append(
-                    (
-                        "interpreted",
-                        compose[1].unit.where(compose[0].lineno),
-                        f"the training transforms are not reached from the training DataLoader; "
-                        f"`{_short(compose[0], 50)}`, named for training, is taken",
-                    )
-                )
+            compose = self._named_transforms(notes)
         if compose is None:
             notes.append(
                 (
@@ -2216,32 +2269,117 @@ class Analysis:
                     "gives them (mean=0.0, std=1.0, no augmentation)",
                 )
             )
-            fields["mean"], fields["std"], fields["augment"] = Field(0.0, []), Field(1.0, []), Field([], [])
+            self._untransformed(fields)
             return
-        if compose[0] == "single":
-            node, c = compose[1]
-            items = [(node, c)]
-        else:
-            node, c = compose
-            lst = _argument(node, 0, "transforms")
-            r = p.follow(lst, c) if lst is not None else None
-            if r is None or not isinstance(r[0], (ast.List, ast.Tuple)):
+        read = self._transform_items(compose, notes)
+        if read is None:
+            self._untransformed(fields)
+            return
+        node, c, items = read
+        mean, std, norm_at = self._normalization(items, node, c, fields, notes)
+        self._note_after_normalize(items, norm_at, notes)
+        ops = []
+        stage = "pil"  # torchvision's MNIST gives PIL images until ToTensor
+        for i, (e, ec) in enumerate(items):
+            stage = "normalized" if norm_at is not None and i > norm_at else stage
+            op, stage = self._op(e, ec, stage, mean, std, notes)
+            if op is not None:
+                ops.append(op)
+        ops = self._valid_ops(ops, notes)
+        fields["augment"] = RecipeField(ops, [(c.unit, node.lineno)])
+
+    @staticmethod
+    def _untransformed(fields: dict) -> None:
+        """The recipe's transforms when the source's cannot be read: the images as ToTensor gives them."""
+        fields["mean"] = RecipeField(0.0, [])
+        fields["std"] = RecipeField(1.0, [])
+        fields["augment"] = RecipeField([], [])
+
+    def _loader_transforms(self, loader) -> tuple | None:
+        """The transform of the loader's dataset: (Compose call, ctx), ("single", (node, ctx)) for a
+        transform not wrapped in Compose, or None when it cannot be followed."""
+        if loader is None:
+            return None
+        p = self.p
+        call, ctx = loader
+        ds = _argument(call, 0, "dataset")
+        r = p.deref(ds, ctx) if ds is not None else None
+        if r is None or not isinstance(r[0], ast.Call):
+            return None
+        tf = next((k.value for k in r[0].keywords if k.arg in ("transform", "transforms")), None)
+        if tf is None and p.kind(r[0], r[1]) in ("MNIST", "FashionMNIST", "EMNIST", "KMNIST"):
+            tf = _argument(r[0], 2)  # MNIST(root, train, transform)
+        if tf is None:
+            return None
+        compose = p.deref(tf, r[1])
+        if compose is not None and (
+            not isinstance(compose[0], ast.Call) or p.kind(compose[0], compose[1]) != "Compose"
+        ):
+            return ("single", compose)
+        return compose
+
+    def _note_unused_composes(self, compose: tuple, notes: list) -> None:
+        """Composes named for training that the training DataLoader does not use, in the files this
+        candidate is about: an author may have meant one of them."""
+        for other, octx in self._train_composes():
+            if other is not compose[0] and (octx.unit in self.focus or octx.unit is compose[1].unit):
                 notes.append(
                     (
                         "not translated",
-                        c.unit.where(node.lineno),
-                        f"`{_short(node, 60)}`: its list of transforms cannot be read",
+                        octx.unit.where(other.lineno),
+                        f"`{_short(other, 60)}` is named for training, but the training DataLoader "
+                        f"uses `{_short(compose[0], 40)}` at {compose[1].unit.where(compose[0].lineno)}: "
+                        f"left out",
                     )
                 )
-                fields["mean"], fields["std"], fields["augment"] = Field(0.0, []), Field(1.0, []), Field([], [])
-                return
-            items = []
-            for e in r[0].elts:
-                if isinstance(e, ast.Starred):
-                    notes.append(("not translated", r[1].unit.where(e.lineno), f"`{_short(e, 50)}`: unpacked list"))
-                    continue
-                er = p.follow(e, r[1])
-                items.append(er if er is not None else (e, r[1]))
+
+    def _named_transforms(self, notes: list) -> tuple | None:
+        """The last Compose named for training, when the DataLoader's own cannot be followed."""
+        found = self._train_composes()
+        compose = found[-1] if found else None
+        if compose is not None:
+            notes.append(
+                (
+                    "interpreted",
+                    compose[1].unit.where(compose[0].lineno),
+                    f"the training transforms are not reached from the training DataLoader; "
+                    f"`{_short(compose[0], 50)}`, named for training, is taken",
+                )
+            )
+        return compose
+
+    def _transform_items(self, compose: tuple, notes: list) -> tuple | None:
+        """(node, ctx, [(transform, ctx)]): the transforms in order, each followed to its expression;
+        None when a Compose's list cannot be read."""
+        p = self.p
+        if compose[0] == "single":
+            node, c = compose[1]
+            return node, c, [(node, c)]
+        node, c = compose
+        lst = _argument(node, 0, "transforms")
+        r = p.follow(lst, c) if lst is not None else None
+        if r is None or not isinstance(r[0], (ast.List, ast.Tuple)):
+            notes.append(
+                (
+                    "not translated",
+                    c.unit.where(node.lineno),
+                    f"`{_short(node, 60)}`: its list of transforms cannot be read",
+                )
+            )
+            return None
+        items = []
+        for e in r[0].elts:
+            if isinstance(e, ast.Starred):
+                notes.append(("not translated", r[1].unit.where(e.lineno), f"`{_short(e, 50)}`: unpacked list"))
+                continue
+            er = p.follow(e, r[1])
+            items.append(er if er is not None else (e, r[1]))
+        return node, c, items
+
+    def _normalization(self, items: list, node, c: Ctx, fields: dict, notes: list) -> tuple:
+        """(mean, std, index of the Normalize or None), written into fields: the first Normalize
+        with one number each, else the images as ToTensor gives them."""
+        p = self.p
         # Normalize first: a RandomErasing after it erases to values of normalised images.
         mean = std = None
         norm_at = None
@@ -2263,8 +2401,8 @@ class Analysis:
                             )
                             continue
                         mean, std, norm_at = float(m), float(sd), i
-                        fields["mean"] = Field(mean, [(ec.unit, e.lineno)])
-                        fields["std"] = Field(std, [(ec.unit, e.lineno)])
+                        fields["mean"] = RecipeField(mean, [(ec.unit, e.lineno)])
+                        fields["std"] = RecipeField(std, [(ec.unit, e.lineno)])
                 except (TypeError, IndexError):
                     pass
         if mean is None:
@@ -2275,8 +2413,14 @@ class Analysis:
                     "the training transforms do not normalise: mean=0.0, std=1.0, the images as ToTensor gives them",
                 )
             )
-            fields["mean"], fields["std"] = Field(0.0, [(c.unit, node.lineno)]), Field(1.0, [(c.unit, node.lineno)])
+            fields["mean"] = RecipeField(0.0, [(c.unit, node.lineno)])
+            fields["std"] = RecipeField(1.0, [(c.unit, node.lineno)])
             mean, std = 0.0, 1.0
+        return mean, std, norm_at
+
+    def _note_after_normalize(self, items: list, norm_at: int | None, notes: list) -> None:
+        """Says so when augmentation follows Normalize, as the harness always normalises last."""
+        p = self.p
         after = items[norm_at + 1 :] if norm_at is not None else []
         if after and not all(
             isinstance(e, ast.Call) and p.kind(e, ec) in ("RandomErasing", *TO_TENSOR) for e, ec in after
@@ -2288,15 +2432,6 @@ class Analysis:
                     "transforms follow Normalize: the harness normalises after all augmentation",
                 )
             )
-        ops = []
-        stage = "pil"  # torchvision's MNIST gives PIL images until ToTensor
-        for i, (e, ec) in enumerate(items):
-            stage = "normalized" if norm_at is not None and i > norm_at else stage
-            op, stage = self._op(e, ec, stage, mean, std, notes)
-            if op is not None:
-                ops.append(op)
-        ops = self._valid_ops(ops, notes)
-        fields["augment"] = Field(ops, [(c.unit, node.lineno)])
 
     def _train_composes(self) -> list:
         """Live Compose calls whose name (their variable, or the function returning them) says training."""
@@ -2385,30 +2520,52 @@ class Analysis:
                 continue
             op[key] = v
         if name == "RandomApply":
-            r = p.follow(args["transforms"], ec)
-            inner = []
-            if r is None or not isinstance(r[0], (ast.List, ast.Tuple)):
-                notes.append(("not translated", where, f"`{text}`: its transforms cannot be read"))
-                return None, stage
-            for x in r[0].elts:
-                xr = p.follow(x, r[1]) or (x, r[1])
-                o, stage = self._op(xr[0], xr[1], stage, mean, std, notes)
-                if o is not None:
-                    inner.append(o)
-            if not inner:
-                return None, stage
-            op = (
-                {"name": name, "p": op.get("p", 0.5), "transforms": inner}
-                if "p" in op
-                else {"name": name, "transforms": inner}
-            )
-            return op, stage
+            return self._random_apply(op, args["transforms"], ec, stage, mean, std, where, text, notes)
+        if not self._convert_fills(op, stage, mean, std, where, text, notes):
+            return None, stage
+        if "interpolation" in op and isinstance(op["interpolation"], int):
+            op["interpolation"] = PIL_MODES.get(op["interpolation"], op["interpolation"])
+        self._drop_no_ops(op, where, text, notes)
+        if name == "RandomErasing" and stage == "pil":
+            notes.append(("interpreted", where, f"`{text}` comes before ToTensor, where torchvision refuses it; kept"))
+        op["_where"] = (ec.unit, e.lineno)
+        return op, stage
+
+    def _random_apply(
+        self, op: dict, transforms, ec: Ctx, stage: str, mean: float, std: float, where: str, text: str, notes: list
+    ):
+        """RandomApply with its inner transforms as ops (or None when none is left), and the stage after it."""
+        p = self.p
+        r = p.follow(transforms, ec)
+        inner = []
+        if r is None or not isinstance(r[0], (ast.List, ast.Tuple)):
+            notes.append(("not translated", where, f"`{text}`: its transforms cannot be read"))
+            return None, stage
+        for x in r[0].elts:
+            xr = p.follow(x, r[1]) or (x, r[1])
+            o, stage = self._op(xr[0], xr[1], stage, mean, std, notes)
+            if o is not None:
+                inner.append(o)
+        if not inner:
+            return None, stage
+        name = op["name"]
+        op = (
+            {"name": name, "p": op.get("p", 0.5), "transforms": inner}
+            if "p" in op
+            else {"name": name, "transforms": inner}
+        )
+        return op, stage
+
+    def _convert_fills(self, op: dict, stage: str, mean: float, std: float, where: str, text: str, notes: list) -> bool:
+        """Rewrites an op's fill and erase values for the harness's raw [0, 1] images, in place;
+        False when one cannot be (a string fill), and the op is left out."""
+        name = op["name"]
         for key in ("fill", "value"):
             if key in op:
                 before = op[key]
                 if isinstance(before, str):
                     notes.append(("not translated", where, f"`{text}`: {key}={before!r} is not supported"))
-                    return None, stage
+                    return False
                 op[key] = self._fill(before, stage, mean, std)
                 if stage == "normalized" and before != op[key]:
                     notes.append(
@@ -2420,6 +2577,7 @@ class Analysis:
                         )
                     )
         if name == "RandomErasing" and stage == "normalized" and "value" not in op:
+            # torchvision erases to 0, which after Normalize is the mean grey, not black
             op["value"] = round(mean, 6)
             notes.append(
                 (
@@ -2437,9 +2595,12 @@ class Analysis:
             notes.append(
                 ("interpreted", where, f"`{text}` fills PIL grey levels (0..255): fill is written as a fraction of 255")
             )
-        if "interpolation" in op and isinstance(op["interpolation"], int):
-            op["interpolation"] = PIL_MODES.get(op["interpolation"], op["interpolation"])
-        if name == "ColorJitter":
+        return True
+
+    @staticmethod
+    def _drop_no_ops(op: dict, where: str, text: str, notes: list) -> None:
+        """Leaves out, in place, arguments that do nothing to MNIST or that the harness does not spell."""
+        if op["name"] == "ColorJitter":
             for key in ("saturation", "hue"):
                 v = op.get(key)
                 if v is not None and v not in (0, (1, 1), (0, 0)):
@@ -2451,29 +2612,36 @@ class Analysis:
             if key in op:
                 notes.append(("not translated", where, f"`{text}`: {key}= is torchvision's old spelling; left out"))
                 del op[key]
-        if name == "RandomErasing" and stage == "pil":
-            notes.append(("interpreted", where, f"`{text}` comes before ToTensor, where torchvision refuses it; kept"))
-        op["_where"] = (ec.unit, e.lineno)
-        return op, stage
 
     def _valid_ops(self, ops: list, notes: list) -> list:
         """The ops the harness accepts: each checked alone (a refused one is left out and noted), then
         the list, where a Resize to 28 after a RandomApply that crops is moved inside it (the harness
         keeps the size inside RandomApply; on uncropped images that Resize does nothing)."""
+        out = self._resize_inside_random_apply(self._accepted_ops(ops, notes), notes)
+        try:
+            parse_augment(_plain_ops(out))
+        except AugmentError as e:
+            notes.append(
+                (
+                    "not translated",
+                    "",
+                    f"the augmentation is refused by the harness ({'; '.join(e.problems)}): left out",
+                )
+            )
+            return []
+        return out
 
-        def plain(o):
-            return {k: (plain_list(v) if k == "transforms" else _frac_value(v)) for k, v in o.items() if k != "_where"}
-
-        def plain_list(lst):
-            return [plain(o) for o in lst]
-
+    @staticmethod
+    def _accepted_ops(ops: list, notes: list) -> list:
+        """The ops the harness accepts one by one; a RandomApply refused for its size is kept for
+        _resize_inside_random_apply, which may fix it."""
         kept = []
         for op in ops:
             try:
-                parse_augment([plain(op)])
+                parse_augment([_plain_op(op)])
             except AugmentError as e:
                 if op["name"] == "RandomApply" and any("size" in x for x in e.problems):
-                    kept.append(op)  # fixed below, with the Resize after it
+                    kept.append(op)
                     continue
                 u, line = op.get("_where", (None, None))
                 notes.append(
@@ -2485,39 +2653,35 @@ class Analysis:
                 )
                 continue
             kept.append(op)
+        return kept
+
+    @staticmethod
+    def _resize_inside_random_apply(kept: list, notes: list) -> list:
+        """The ops with each RandomApply the harness refuses for its size either fixed by the Resize
+        after it, moved inside, or left out."""
         out, i = [], 0
         while i < len(kept):
             op = kept[i]
             if op["name"] == "RandomApply":
                 try:
-                    parse_augment([plain(op)])
+                    parse_augment([_plain_op(op)])
                 except AugmentError:
                     nxt = kept[i + 1] if i + 1 < len(kept) else None
-                    if (
-                        nxt is not None
-                        and nxt["name"] == "Resize"
-                        and tuple((nxt["size"],) * 2 if isinstance(nxt["size"], int) else nxt["size"])
-                        in ((28, 28), (28,))
-                    ):
-                        moved = dict(op, transforms=op["transforms"] + [nxt])
-                        try:
-                            parse_augment([plain(moved)])
-                        except AugmentError:
-                            pass
-                        else:
-                            u, line = nxt.get("_where", (None, None))
-                            notes.append(
-                                (
-                                    "interpreted",
-                                    u.where(line) if u else "",
-                                    f"Resize({nxt['size']!r}) after RandomApply([...crop...]) is moved inside "
-                                    f"it: the harness keeps the size inside RandomApply, and on uncropped "
-                                    f"images that Resize does nothing",
-                                )
+                    moved = _with_resize_inside(op, nxt)
+                    if moved is not None:
+                        u, line = nxt.get("_where", (None, None))
+                        notes.append(
+                            (
+                                "interpreted",
+                                u.where(line) if u else "",
+                                f"Resize({nxt['size']!r}) after RandomApply([...crop...]) is moved inside "
+                                f"it: the harness keeps the size inside RandomApply, and on uncropped "
+                                f"images that Resize does nothing",
                             )
-                            out.append(moved)
-                            i += 2
-                            continue
+                        )
+                        out.append(moved)
+                        i += 2
+                        continue
                     u, line = op.get("_where", (None, None))
                     notes.append(
                         (
@@ -2530,17 +2694,6 @@ class Analysis:
                     continue
             out.append(op)
             i += 1
-        try:
-            parse_augment(plain_list(out))
-        except AugmentError as e:
-            notes.append(
-                (
-                    "not translated",
-                    "",
-                    f"the augmentation is refused by the harness ({'; '.join(e.problems)}): left out",
-                )
-            )
-            return []
         return out
 
     # ------------------------------------------------ loss, clipping and what cannot be translated
@@ -2562,6 +2715,8 @@ class Analysis:
     }
 
     def loss_and_clipping(self, fields: dict, notes: list, model) -> None:
+        """label_smoothing and clip_grad_norm from the live loss and clipping calls; losses the
+        harness cannot train with are noted."""
         p = self.p
         smoothing, clip = [], []
         uses_nll = False
@@ -2572,18 +2727,7 @@ class Analysis:
                 if name not in self.LOSS_AND_CLIP or not p.live(call, unit):
                     continue
                 if name in ("CrossEntropyLoss", "cross_entropy"):
-                    for kw in call.keywords:
-                        if kw.arg == "label_smoothing":
-                            try:
-                                smoothing.append((float(p.read(kw.value, ctx)), unit, call.lineno))
-                            except (Unknown, TypeError, ValueError, OverflowError) as e:
-                                notes.append(
-                                    (
-                                        "not translated",
-                                        unit.where(call.lineno),
-                                        f"label_smoothing `{_short(kw.value, 40)}`: {e}",
-                                    )
-                                )
+                    smoothing += self._label_smoothing(call, ctx, unit, notes)
                 elif name in ("nll_loss", "NLLLoss"):
                     uses_nll = True
                 elif name in ("MSELoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "mse_loss", "kl_div"):
@@ -2595,16 +2739,7 @@ class Analysis:
                         )
                     )
                 elif name in ("clip_grad_norm_", "clip_grad_norm"):
-                    arg = _argument(call, 1, "max_norm")
-                    try:
-                        v = p.read(arg, ctx) if arg is not None else None
-                        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                            raise Unknown(f"`{_short(arg, 40)}` is not a number")
-                    except Unknown as e:
-                        notes.append(("not translated", unit.where(call.lineno), f"`{_short(call, 50)}`: max_norm {e}"))
-                        continue
-                    if v is not None:
-                        clip.append((float(v), unit, call.lineno))
+                    clip += self._max_norm(call, ctx, unit, notes)
                 elif name in ("clip_grad_value_",):
                     notes.append(
                         (
@@ -2613,6 +2748,50 @@ class Analysis:
                             f"`{_short(call, 50)}`: clipping by value is not a recipe field",
                         )
                     )
+        self._take_last_smoothing(smoothing, fields, notes)
+        self._take_last_clip(clip, fields, notes)
+        if uses_nll and model is not None and "log_softmax" not in model[1].segment(model[0]):
+            notes.append(
+                (
+                    "not translated",
+                    model[1].where(model[0].lineno),
+                    f"nll_loss is applied to {model[0].name}, which does not end in log_softmax; the harness's "
+                    f"cross-entropy on its outputs is not the same loss",
+                )
+            )
+
+    def _label_smoothing(self, call: ast.Call, ctx: Ctx, unit: Unit, notes: list) -> list:
+        """[(label_smoothing, unit, line)] of one cross-entropy call, when it sets one that reads as a number."""
+        out = []
+        for kw in call.keywords:
+            if kw.arg == "label_smoothing":
+                try:
+                    out.append((float(self.p.read(kw.value, ctx)), unit, call.lineno))
+                except (Unknown, TypeError, ValueError, OverflowError) as e:
+                    notes.append(
+                        (
+                            "not translated",
+                            unit.where(call.lineno),
+                            f"label_smoothing `{_short(kw.value, 40)}`: {e}",
+                        )
+                    )
+        return out
+
+    def _max_norm(self, call: ast.Call, ctx: Ctx, unit: Unit, notes: list) -> list:
+        """[(max_norm, unit, line)] of one clip_grad_norm_ call, empty when it cannot be read."""
+        arg = _argument(call, 1, "max_norm")
+        try:
+            v = self.p.read(arg, ctx) if arg is not None else None
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise Unknown(f"`{_short(arg, 40)}` is not a number")
+        except Unknown as e:
+            notes.append(("not translated", unit.where(call.lineno), f"`{_short(call, 50)}`: max_norm {e}"))
+            return []
+        return [(float(v), unit, call.lineno)] if v is not None else []
+
+    @staticmethod
+    def _take_last_smoothing(smoothing: list, fields: dict, notes: list) -> None:
+        """label_smoothing: the last loss's, when any loss smooths."""
         values = {s[0] for s in smoothing}
         if values - {0.0}:
             s = smoothing[-1]
@@ -2625,23 +2804,18 @@ class Analysis:
                     )
                 )
             if s[0] > 0:
-                fields["label_smoothing"] = Field(s[0], [(s[1], s[2])])
+                fields["label_smoothing"] = RecipeField(s[0], [(s[1], s[2])])
+
+    @staticmethod
+    def _take_last_clip(clip: list, fields: dict, notes: list) -> None:
+        """clip_grad_norm: the last call's norm."""
         if clip:
             c = clip[-1]
             if len({x[0] for x in clip}) > 1:
                 notes.append(
                     ("interpreted", c[1].where(c[2]), "clip_grad_norm_ is called with several norms; the last is taken")
                 )
-            fields["clip_grad_norm"] = Field(c[0], [(c[1], c[2])])
-        if uses_nll and model is not None and "log_softmax" not in model[1].segment(model[0]):
-            notes.append(
-                (
-                    "not translated",
-                    model[1].where(model[0].lineno),
-                    f"nll_loss is applied to {model[0].name}, which does not end in log_softmax; the harness's "
-                    f"cross-entropy on its outputs is not the same loss",
-                )
-            )
+            fields["clip_grad_norm"] = RecipeField(c[0], [(c[1], c[2])])
 
     TRICKS = (
         (re.compile(r"mixup|mix_up|cutmix|cut_mix", re.I), "mixup/cutmix: the harness trains on single images"),
@@ -2718,7 +2892,7 @@ class Analysis:
                     "no optimizer is found: SGD(lr=0.01, momentum=0.9), the harness's default, is used",
                 )
             )
-            fields["optimizer"] = opt = Field({"name": "SGD", "lr": 0.01, "momentum": 0.9}, [])
+            fields["optimizer"] = opt = RecipeField({"name": "SGD", "lr": 0.01, "momentum": 0.9}, [])
         sched = fields.get("schedule")
         o, where = opt.value, opt.origins[0][0].where(opt.origins[0][1]) if opt.origins else ""
         if sched is not None:
@@ -2779,6 +2953,31 @@ class Analysis:
                     for problem in e.problems:
                         notes.append(("not translated", "", f"the recipe is refused: {problem}"))
                     return
+
+
+def _plain_op(op: dict) -> dict:
+    """An op as parse_augment() takes it: grey levels as numbers, without the source line."""
+    return {k: (_plain_ops(v) if k == "transforms" else _frac_value(v)) for k, v in op.items() if k != "_where"}
+
+
+def _plain_ops(ops: list) -> list:
+    return [_plain_op(o) for o in ops]
+
+
+def _with_resize_inside(op: dict, nxt: dict | None) -> dict | None:
+    """The RandomApply `op` with the Resize to 28 that follows it moved inside, when the harness
+    accepts that; else None."""
+    if nxt is None or nxt["name"] != "Resize":
+        return None
+    size = nxt["size"]
+    if tuple((size,) * 2 if isinstance(size, int) else size) not in ((28, 28), (28,)):
+        return None
+    moved = dict(op, transforms=op["transforms"] + [nxt])
+    try:
+        parse_augment([_plain_op(moved)])
+    except AugmentError:
+        return None
+    return moved
 
 
 def _frac_value(v):
@@ -2866,7 +3065,7 @@ def parse_log(text: str) -> tuple[list[dict], list[str]]:
     return records, notes
 
 
-def published(program: Program, model, loop) -> tuple[dict, list]:
+def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
     """The author's numbers from the entry notebook's saved outputs: the parameter count torchsummary
     printed and the per-epoch test results of the training cell."""
     entry = next((u for u in program.units if u.is_entry and u.notebook), None)
@@ -2979,30 +3178,13 @@ def _docstring_text(text: str) -> str:
 class Writer:
     """The candidate file: docstring, imports, the model's code with what it needs, the builder."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: SourceProgram):
         self.p = program
 
     def dependencies(self, cls: ast.ClassDef, unit: Unit, line: int | None, notes: list) -> tuple[list, list]:
         """The definitions the class needs, dependencies first: [(unit, node, text)], and the import
         lines. A constant whose value is data is written as that value (text), its source noted."""
-        p = self.p
         order, imports, seen = [], [], set()
-
-        def free_names(node, u: Unit) -> list:
-            """Names the code reads that it does not bind itself: parameters, locals, loop targets."""
-            bound = set()
-            for n in ast.walk(node):
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    bound.update(p._params(n))
-                elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and p.func_of(n, u) is not None:
-                    bound.add(n.id)
-                elif isinstance(n, ast.comprehension):
-                    bound.update(t.id for t in ast.walk(n.target) if isinstance(t, ast.Name))
-            names = []
-            for n in ast.walk(node):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in bound and n.id not in names:
-                    names.append(n.id)
-            return names
 
         def visit(node, u, at):
             if id(node) in seen:
@@ -3012,65 +3194,95 @@ class Writer:
             if text is not None:
                 order.append((u, node, text))
                 return
-            for name in free_names(node, u):
+            for name in self._free_names(node, u):
                 if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and name == node.name:
                     continue
-                r = p.module_name(u, name, at)
-                if r is None:
-                    if not hasattr(builtins, name):
-                        notes.append(
-                            (
-                                "not translated",
-                                u.where(node.lineno),
-                                f"{getattr(node, 'name', 'the code')} uses `{name}`, which the source does not "
-                                f"define: the file will fail when built",
-                            )
-                        )
-                    continue
-                target, c = r
-                if isinstance(target, External):
-                    if target.path == name and hasattr(builtins, name):
-                        continue
-                    line_text = self._import_line(name, target.path, self._import_binding(u, name, at))
-                    top = target.path.split(".")[0]
-                    if top not in CANDIDATE_MODULES:
-                        notes.append(
-                            (
-                                "not translated",
-                                u.where(node.lineno),
-                                f"{getattr(node, 'name', 'the code')} uses `{name}` from {target.path}, which a "
-                                f"candidate may not import: the file will fail when built",
-                            )
-                        )
-                    elif line_text not in imports:
-                        imports.append(line_text)
-                    continue
-                if isinstance(target, ModuleVal):
-                    notes.append(
-                        (
-                            "not translated",
-                            u.where(node.lineno),
-                            f"{getattr(node, 'name', 'the code')} uses the module `{name}` of the source: not copied",
-                        )
-                    )
-                    continue
-                b = self._statement(target, c)
-                if b is None:
-                    notes.append(
-                        (
-                            "not translated",
-                            u.where(node.lineno),
-                            f"`{name}` ({_short(target, 40) if isinstance(target, ast.AST) else target}) "
-                            f"is not a definition that can be copied",
-                        )
-                    )
-                    continue
-                stmt, su = b
-                visit(stmt, su, None if su is not unit else at)
+                b = self._definition(name, node, u, at, imports, notes)
+                if b is not None:
+                    stmt, su = b
+                    # `at` is a line of the unit that builds the model: in another file it says nothing
+                    visit(stmt, su, None if su is not unit else at)
             order.append((u, node, None))
 
         visit(cls, unit, line)
         return order, imports
+
+    def _free_names(self, node, u: Unit) -> list:
+        """Names the code reads that it does not bind itself: parameters, locals, loop targets."""
+        p = self.p
+        bound = set()
+        for n in ast.walk(node):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                bound.update(p._params(n))
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and p.func_of(n, u) is not None:
+                bound.add(n.id)
+            elif isinstance(n, ast.comprehension):
+                bound.update(t.id for t in ast.walk(n.target) if isinstance(t, ast.Name))
+        names = []
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in bound and n.id not in names:
+                names.append(n.id)
+        return names
+
+    def _definition(self, name: str, node, u: Unit, at: int | None, imports: list, notes: list):
+        """The statement of the source that defines `name` for `node`, to be copied before it: (stmt,
+        unit), or None when the name is an import (added to imports), a builtin, or cannot be copied
+        (noted)."""
+        r = self.p.module_name(u, name, at)
+        if r is None:
+            if not hasattr(builtins, name):
+                notes.append(
+                    (
+                        "not translated",
+                        u.where(node.lineno),
+                        f"{getattr(node, 'name', 'the code')} uses `{name}`, which the source does not "
+                        f"define: the file will fail when built",
+                    )
+                )
+            return None
+        target, c = r
+        if isinstance(target, External):
+            self._add_import(name, target, node, u, at, imports, notes)
+            return None
+        if isinstance(target, ModuleVal):
+            notes.append(
+                (
+                    "not translated",
+                    u.where(node.lineno),
+                    f"{getattr(node, 'name', 'the code')} uses the module `{name}` of the source: not copied",
+                )
+            )
+            return None
+        b = self._statement(target, c)
+        if b is None:
+            notes.append(
+                (
+                    "not translated",
+                    u.where(node.lineno),
+                    f"`{name}` ({_short(target, 40) if isinstance(target, ast.AST) else target}) "
+                    f"is not a definition that can be copied",
+                )
+            )
+        return b
+
+    def _add_import(self, name: str, target: External, node, u: Unit, at: int | None, imports: list, notes: list):
+        """The import line for an outside name the code uses, unless it is a builtin or a package a
+        candidate may not import (noted)."""
+        if target.path == name and hasattr(builtins, name):
+            return
+        line_text = self._import_line(name, target.path, self._import_binding(u, name, at))
+        top = target.path.split(".")[0]
+        if top not in CANDIDATE_MODULES:
+            notes.append(
+                (
+                    "not translated",
+                    u.where(node.lineno),
+                    f"{getattr(node, 'name', 'the code')} uses `{name}` from {target.path}, which a "
+                    f"candidate may not import: the file will fail when built",
+                )
+            )
+        elif line_text not in imports:
+            imports.append(line_text)
 
     def _import_binding(self, unit: Unit, name: str, line: int | None):
         """The import statement binding `name` in the unit, when one does (not a star import)."""
@@ -3209,7 +3421,7 @@ class Writer:
             f = fields[key]
             comment = _origin_comment(f.origins) or "not in the source: see the docstring"
             out.append(f"    {key}={_lit(f.value)},  # {comment}")
-        aug = fields.get("augment", Field([], []))
+        aug = fields.get("augment", RecipeField([], []))
         ops = aug.value
         if not ops:
             where = _origin_comment(aug.origins)
@@ -3233,7 +3445,7 @@ class Writer:
 # ---------------------------------------------------------------- the public API
 
 
-def _programs(source: Path, notes: list) -> tuple[list[Program], str]:
+def _programs(source: Path, notes: list) -> tuple[list[SourceProgram], str]:
     """The programs of a source: a notebook or a script with its local imports; for a folder, one per
     notebook and one for its scripts together. With the prefix of the candidates' names."""
     source = Path(source)
@@ -3256,21 +3468,21 @@ def _programs(source: Path, notes: list) -> tuple[list[Program], str]:
         scripts = [path for path in files if path.suffix == ".py"]
         if scripts:
             units = [read_module(path, str(path.relative_to(root)), notes) for path in scripts]
-            programs.append(Program(root, units, {}, notes))
+            programs.append(SourceProgram(root, units, {}, notes))
         return programs, prefix
     prefix = identifier(source.stem)
     if source.suffix == ".ipynb":
         return [_notebook_program(source, source.parent, notes)], prefix
     unit = read_module(source, source.name, notes)
-    return [Program(source.parent, [unit], {}, notes)], prefix
+    return [SourceProgram(source.parent, [unit], {}, notes)], prefix
 
 
-def _notebook_program(path: Path, root: Path, notes: list) -> Program:
+def _notebook_program(path: Path, root: Path, notes: list) -> SourceProgram:
     if path.stat().st_size > MAX_SOURCE_BYTES:
         notes.append(("not translated", path.name, "is too large to be a course notebook: skipped"))
-        return Program(root, [], {}, notes)
+        return SourceProgram(root, [], {}, notes)
     unit, written = read_notebook(path, str(path.relative_to(root)), notes)
-    return Program(root, [unit], written, notes)
+    return SourceProgram(root, [unit], written, notes)
 
 
 def _format_note(note: tuple) -> str:
@@ -3335,53 +3547,21 @@ def import_source(source: Path) -> list[Imported]:
             pub, pub_notes = published(program, model, loop)
             for text in pub_notes:
                 notes.append(("interpreted", pub["source"].split(":")[0], text))
-            # `<prefix>_<class>`; with the class's file between when two models share a class name (Net
-            # in model_v1.py and model_v2.py), and a number after when even that is taken
-            name = identifier(f"{prefix}_{cls.name}")
-            stem = Path(unit.rel).stem
-            if (class_names.count(cls.name) > 1 or name in taken) and identifier(stem) != prefix:
-                name = identifier(f"{prefix}_{stem}_{cls.name}")
             writer = Writer(program)
-            defined = writer.defined(model)  # the builder's name must not be one the copied code defines
-            base, k = name, 2
-            while name in taken or name in defined:
-                name, k = f"{base}_{k}", k + 1
+            name = _candidate_name(prefix, model, class_names, taken, writer.defined(model))
             where = unit.where(cls.lineno)  # names the file, but for the entry notebook's cells
             origin = f"{unit.rel}, {where}" if unit.notebook and unit.is_entry else where
             code_notes = list(notes)
             program.sink = code_notes
-            doc_placeholder = "\0DOC\0"
-            code = writer.code(name, model, fields, doc_placeholder, code_notes)
+            code = writer.code(name, model, fields, _DOC_PLACEHOLDER, code_notes)
             key = code.replace(name, "")
             if key in seen_code:
                 continue  # the same class and recipe reached from two programs of a folder
             seen_code.add(key)
             taken.add(name)
-            try:
-                problems = policy_problems(ast.parse(code.replace(doc_placeholder, "")))
-            except SyntaxError as e:
-                problems = [f"line {e.lineno}: syntax error: {e.msg}"]
-            for problem in problems:
-                code_notes.append(
-                    (
-                        "not translated",
-                        "",
-                        f"the copied code breaks the candidate policy ({problem}): "
-                        f"vetting will refuse the file until it is rewritten",
-                    )
-                )
+            code_notes += _policy_notes(code.replace(_DOC_PLACEHOLDER, ""))
             entry = next((u.rel for u in program.units if u.is_entry and u.notebook), "")
-            doc = _docstring(name, model, origin, pub, code_notes, entry)
-            code = code.replace(doc_placeholder, doc)
-            if len(code.encode()) > MAX_BYTES:
-                code_notes.append(
-                    (
-                        "not translated",
-                        "",
-                        f"the file is {len(code.encode()):,} bytes, over the {MAX_BYTES:,} a candidate may have",
-                    )
-                )
-                code = code.replace(doc, _docstring(name, model, origin, pub, code_notes, entry))
+            code = _with_docstring(code, name, model, origin, pub, code_notes, entry)
             results.append(
                 Imported(
                     name=name,
@@ -3392,6 +3572,59 @@ def import_source(source: Path) -> list[Imported]:
                 )
             )
     return results
+
+
+# Stands for the docstring while the code is written: the docstring lists the notes writing the code makes.
+_DOC_PLACEHOLDER = "\0DOC\0"
+
+
+def _candidate_name(prefix: str, model, class_names: list, taken: set, defined: set) -> str:
+    """`<prefix>_<class>`; with the class's file between when two models share a class name (Net in
+    model_v1.py and model_v2.py), and a number after when even that is taken or is a name the copied
+    code defines (the builder would shadow it)."""
+    cls, unit = model[0], model[1]
+    name = identifier(f"{prefix}_{cls.name}")
+    stem = Path(unit.rel).stem
+    if (class_names.count(cls.name) > 1 or name in taken) and identifier(stem) != prefix:
+        name = identifier(f"{prefix}_{stem}_{cls.name}")
+    base, k = name, 2
+    while name in taken or name in defined:
+        name, k = f"{base}_{k}", k + 1
+    return name
+
+
+def _policy_notes(code: str) -> list:
+    """A note for each way the copied code breaks the candidate policy, which vetting would refuse."""
+    try:
+        problems = policy_problems(ast.parse(code))
+    except SyntaxError as e:
+        problems = [f"line {e.lineno}: syntax error: {e.msg}"]
+    return [
+        (
+            "not translated",
+            "",
+            f"the copied code breaks the candidate policy ({problem}): "
+            f"vetting will refuse the file until it is rewritten",
+        )
+        for problem in problems
+    ]
+
+
+def _with_docstring(code: str, name: str, model, origin: str, pub: dict, code_notes: list, entry: str) -> str:
+    """The code with its docstring in place of _DOC_PLACEHOLDER; a file over the size limit is noted in
+    the docstring too (appended to code_notes)."""
+    doc = _docstring(name, model, origin, pub, code_notes, entry)
+    code = code.replace(_DOC_PLACEHOLDER, doc)
+    if len(code.encode()) > MAX_BYTES:
+        code_notes.append(
+            (
+                "not translated",
+                "",
+                f"the file is {len(code.encode()):,} bytes, over the {MAX_BYTES:,} a candidate may have",
+            )
+        )
+        code = code.replace(doc, _docstring(name, model, origin, pub, code_notes, entry))
+    return code
 
 
 def _dedupe(notes: list) -> list:

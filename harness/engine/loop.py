@@ -14,6 +14,8 @@ from typing import Protocol
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from harness.engine import steppers
 from harness.engine.checks import count_parameters
@@ -148,7 +150,8 @@ def make_schedule(opt: torch.optim.Optimizer, r: Recipe, steps_per_epoch: int):
 
 
 def normalise(images_u8: torch.Tensor, r: Recipe) -> torch.Tensor:
-    return (images_u8.unsqueeze(1).float().div_(255) - r.mean) / r.std
+    """uint8 images [N, 28, 28] as the model takes them, unaugmented: [N, 1, 28, 28] float32."""
+    return steppers.prepare(images_u8, r)
 
 
 @torch.no_grad()
@@ -197,187 +200,166 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train(
-    model: nn.Module,
-    recipe: Recipe,
-    data: MNIST,
-    seed: int,
-    device: torch.device | str = "cpu",
-    *,
-    name: str = "",
-    limit_train: int | None = None,
-    hooks: Hooks | None = None,
-    resume: dict | None = None,
-    checkpoint: Callable[[dict], None] | None = None,
-    scorer: Callable[[int, torch.Tensor], tuple[float, int]] | None = None,
-    cuda_graphs: str = "auto",
-) -> RunResult:
-    """Train `model` (already built from `seed`) by `recipe`; evaluate after each epoch.
+# ---------------------------------------------------------------- set-up and the state a run carries
 
-    resume: a state from `checkpoint`, to continue after its last finished epoch with the
-    same numbers an uninterrupted run gives. checkpoint: called with that state after each epoch.
-    scorer: (epoch, test outputs [N, 10]) -> (summed loss, correct); the runner passes the
-    outputs to the judge this way and never holds the labels (`data.test_labels` may be None).
-    cuda_graphs: on CUDA, "auto" replays a captured step (harness.engine.steppers) and falls back to the
-    eager loop, with the reason in `result.execution`, where the step cannot be captured; "off"
-    always runs eagerly; "on" raises steppers.NotCapturable instead of falling back.
-    """
-    t_setup = time.perf_counter()
-    device = torch.device(device)
-    deterministic(device)
-    r = recipe
-    layout = memory_format(device)
-    model.to(device=device, memory_format=layout)
+Scorer = Callable[[int, torch.Tensor], tuple[float, int]]
+
+
+@dataclasses.dataclass
+class DeviceData:
+    """A run's data on its device: the training images stay uint8 until a stepper gathers and
+    prepares them; the test images are prepared once, in the layout the model trains in."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    n_test: int
+    scorer: Scorer
+    layout: torch.memory_format
+
+    @property
+    def n(self) -> int:
+        return len(self.train_x)
+
+
+def place(
+    data: MNIST,
+    r: Recipe,
+    device: torch.device,
+    layout: torch.memory_format,
+    limit_train: int | None,
+    scorer: Scorer | None,
+) -> DeviceData:
+    """The whole dataset on the device at once, so that a batch is a gather by index rather than a
+    copy from the host at every step. Without a scorer the test labels score here."""
     train_x, train_y = data.train_images, data.train_labels
     if limit_train is not None:
         train_x, train_y = train_x[:limit_train], train_y[:limit_train]
     train_x, train_y = train_x.to(device), train_y.to(device)
     test_x = normalise(data.test_images.to(device), r).contiguous(memory_format=layout)
-    n_test = len(data.test_images)
     if scorer is None:
         test_y = data.test_labels.to(device)
 
         def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int]:
             return score(outputs, test_y)
 
-    n = len(train_x)
-    steps = steps_per_epoch(n, r.batch_size)
-    opt = make_optimizer(model, r)
-    sched, per_step = make_schedule(opt, r, steps)
+    return DeviceData(train_x, train_y, test_x, len(data.test_images), scorer, layout)
+
+
+def set_up(
+    model: nn.Module,
+    r: Recipe,
+    data: MNIST,
+    seed: int,
+    device: torch.device,
+    limit_train: int | None,
+    scorer: Scorer | None,
+) -> tuple[DeviceData, TrainingState]:
+    """Deterministic kernels, then the model and the data on the device, and the state before the
+    first step."""
+    deterministic(device)
+    layout = memory_format(device)
+    model.to(device=device, memory_format=layout)
+    on_device = place(data, r, device, layout, limit_train, scorer)
+    state = TrainingState.start(model, r, steps_per_epoch(on_device.n, r.batch_size), seed, device)
+    return on_device, state
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """Everything a run carries from one epoch to the next, and so everything a checkpoint holds:
+    a run resumed from `state_dict()` gives the numbers of the run that wrote it. The checkpoint's
+    keys are written and read here only: checkpoints already written load as long as they stay."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRScheduler | ReduceLROnPlateau | None  # None: a constant rate
+    per_step: bool  # the stepper steps the schedule after every batch
     # ReduceLROnPlateau steps on a number only the finished epoch knows: after the test pass.
-    monitor = r.schedule.monitor if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else None
-    # The weights that are scored (and handed back) are an exponential moving average of the
-    # trained ones when the recipe asks for it: it damps the epoch-to-epoch wobble.
-    ema = None
-    if r.ema:
-        ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True
-        )
-    scored = ema.module if ema is not None else model
-    shuffle_gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator(device=device).manual_seed(seed)
-    how = execution(device)
-    stepper: EagerSteps | steppers.GraphSteps = EagerSteps(model, r, opt, sched, per_step, ema, layout, aug_gen)
+    monitor: str | None
+    ema: AveragedModel | None
+    shuffle_gen: torch.Generator
+    aug_gen: torch.Generator  # on the device, where the augmentations draw
+    rows: list[EpochRow] = dataclasses.field(default_factory=list)  # the finished epochs
+
+    @classmethod
+    def start(cls, model: nn.Module, r: Recipe, steps: int, seed: int, device: torch.device) -> TrainingState:
+        """The state before the first step, every generator seeded from the harness's seed."""
+        opt = make_optimizer(model, r)
+        sched, per_step = make_schedule(opt, r, steps)
+        monitor = r.schedule.monitor if isinstance(sched, ReduceLROnPlateau) else None
+        # The weights that are scored (and handed back) are an exponential moving average of the
+        # trained ones when the recipe asks for it: it damps the epoch-to-epoch wobble.
+        ema = None
+        if r.ema:
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(r.ema), use_buffers=True)
+        shuffle_gen = torch.Generator().manual_seed(seed)
+        aug_gen = torch.Generator(device=device).manual_seed(seed)
+        return cls(model, opt, sched, per_step, monitor, ema, shuffle_gen, aug_gen)
+
+    @property
+    def scored(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def state_dict(self) -> dict:
+        """The live tensors, not copies: the caller writes them before training goes on. The
+        global generator is in it too, for dropout."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "shuffle_rng": self.shuffle_gen.get_state(),
+            "augment_rng": self.aug_gen.get_state().cpu(),
+            "torch_rng": torch.get_rng_state(),
+            "rows": [dataclasses.asdict(row) for row in self.rows],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue after the last finished epoch of a `state_dict()`."""
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        self.shuffle_gen.set_state(state["shuffle_rng"])
+        self.aug_gen.set_state(state["augment_rng"].to(self.aug_gen.get_state().device))
+        torch.set_rng_state(state["torch_rng"])
+        self.rows = [EpochRow(**row) for row in state["rows"]]
+
+
+# ---------------------------------------------------------------- steppers
+
+
+class Stepper(Protocol):
+    """What the epoch loop needs of a way to run steps: EagerSteps or steppers.GraphSteps."""
+
+    kind: str  # the record's execution["engine"]
+    step: int  # the step under way, for the crash message
+
+    def epoch(
+        self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks: Hooks | None
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def choose_stepper(
+    state: TrainingState, r: Recipe, data: DeviceData, device: torch.device, cuda_graphs: str, checkpoints: bool
+) -> tuple[Stepper, str | None]:
+    """(stepper, why the eager loop runs where CUDA graphs were allowed, or None); see `train`
+    for cuda_graphs."""
+    model, opt, sched, ema = state.model, state.optimizer, state.schedule, state.ema
+    fallback = None
     if device.type == "cuda" and cuda_graphs != "off":
         try:
-            if resume is not None or checkpoint is not None:
+            if checkpoints:  # the captured optimizer's state is in its own tensors, not the checkpoint's
                 raise steppers.NotCapturable("checkpoints and resuming use the eager engine")
-            stepper = steppers.GraphSteps(model, r, opt, sched, per_step, ema, n, device, aug_gen)
+            return steppers.GraphSteps(model, r, opt, sched, state.per_step, ema, data.n, device, state.aug_gen), None
         except steppers.NotCapturable as e:
             if cuda_graphs == "on":
                 raise
-            how["fallback"] = str(e)
-    how["engine"] = stepper.kind
-    # Dropout and anything else drawing from the global generator; after the capture, whose
-    # warm-up steps draw from it too.
-    torch.manual_seed(seed)
-
-    result = RunResult(
-        candidate=name,
-        params=count_parameters(model),
-        seed=seed,
-        device=str(device),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
-        recipe=r.to_dict(),
-        limit_train=limit_train,
-        execution=how,
-    )
-    first_epoch = 1
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        if ema is not None:
-            ema.load_state_dict(resume["ema"])
-        opt.load_state_dict(resume["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(resume["schedule"])
-        shuffle_gen.set_state(resume["shuffle_rng"])
-        aug_gen.set_state(resume["augment_rng"].to(aug_gen.get_state().device))
-        torch.set_rng_state(resume["torch_rng"])
-        result.epochs = [EpochRow(**row) for row in resume["rows"]]
-        first_epoch = len(result.epochs) + 1
-    result.setup_seconds = time.perf_counter() - t_setup
-
-    t_run = time.perf_counter()
-    epoch, in_test = 0, False
-    try:
-        for epoch in range(first_epoch, r.epochs + 1):
-            t_epoch, in_test = time.perf_counter(), False
-            lr = opt.param_groups[0]["lr"]
-            model.train()
-            if hooks:
-                hooks.epoch_start(epoch, steps)
-            order = torch.randperm(n, generator=shuffle_gen).to(device)
-            losses, corrects = stepper.epoch(train_x, train_y, order, hooks)
-            if sched is not None and not per_step and monitor is None:
-                sched.step()
-            # Checked once per epoch: a per-step check would stall the GPU at every batch.
-            finite = torch.isfinite(losses)
-            if not bool(finite.all()):
-                bad = int((~finite).nonzero()[0])
-                result.status = "diverged"
-                result.error = (
-                    f"non-finite loss at epoch {epoch}, step {bad + 1} of {steps}; "
-                    f"the {len(result.epochs)} finished epochs are kept"
-                )
-                break
-            in_test = True  # a failure from here on is the test pass's, after the last step
-            test_loss, correct = scorer(epoch, predict(scored, test_x))
-            synchronize(device)
-            row = EpochRow(
-                epoch=epoch,
-                train_loss=losses.mean().item(),
-                train_acc=100.0 * corrects.sum().item() / n,
-                test_loss=test_loss / n_test,
-                test_acc=100.0 * correct / n_test,
-                test_correct=correct,
-                test_total=n_test,
-                lr=lr,
-                seconds=time.perf_counter() - t_epoch,
-            )
-            result.epochs.append(row)
-            if monitor is not None:  # before the checkpoint, so a resumed run has the same state
-                sched.step(getattr(row, monitor))
-            if hooks:
-                hooks.epoch_end(row)
-            if checkpoint is not None:
-                checkpoint(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "ema": ema.state_dict() if ema is not None else None,
-                        "schedule": sched.state_dict() if sched is not None else None,
-                        "shuffle_rng": shuffle_gen.get_state(),
-                        "augment_rng": aug_gen.get_state().cpu(),
-                        "torch_rng": torch.get_rng_state(),
-                        "rows": [dataclasses.asdict(x) for x in result.epochs],
-                    }
-                )
-        else:
-            result.status = "completed"
-            if ema is not None:  # the caller saves and re-evaluates what was scored
-                model.load_state_dict(ema.module.state_dict())
-    except Exception as e:  # the candidate's forward or backward broke: keep what finished
-        result.status = "crashed"
-        where = (
-            f"the test pass after epoch {epoch}" if in_test else f"epoch {epoch}, step {stepper.step + 1} of {steps}"
-        )
-        why = str(e)
-        if "does not have a deterministic implementation" in why:
-            why += (
-                " (the gate runs with torch.use_deterministic_algorithms(True); replace the op, e.g. "
-                "AdaptiveAvgPool2d(1) by x.mean((2, 3)), or train on the CPU)"
-            )
-        result.error = f"{type(e).__name__} in {where}: {why}; the {len(result.epochs)} finished epochs are kept"
-    except KeyboardInterrupt:
-        result.status = "interrupted"
-        result.error = f"interrupted after {len(result.epochs)} finished epochs"
-        result.seconds = time.perf_counter() - t_run
-        result.params_after = count_parameters(model)
-        raise TrainingInterrupted(result) from None
-    result.seconds = time.perf_counter() - t_run
-    result.params_after = count_parameters(model)
-    return result
+            fallback = str(e)
+    return EagerSteps(model, r, opt, sched, state.per_step, ema, data.layout, state.aug_gen), fallback
 
 
 class EagerSteps:
@@ -410,12 +392,9 @@ class EagerSteps:
         for step in range(steps):
             self.step = step
             idx = order[step * r.batch_size : (step + 1) * r.batch_size]
-            x = train_x[idx].unsqueeze(1).float().div_(255)
-            x = r.augment(x, self.aug_gen)
-            x = ((x - r.mean) / r.std).contiguous(memory_format=self.layout)
+            x = steppers.prepare(train_x[idx], r, self.aug_gen).contiguous(memory_format=self.layout)
             y = train_y[idx]
-            out = model(x)
-            loss = F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
+            out, loss = steppers.forward_loss(model, x, y, r)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if r.clip_grad_norm is not None:
@@ -426,7 +405,170 @@ class EagerSteps:
             if self.ema is not None:
                 self.ema.update_parameters(model)
             losses[step] = loss.detach()
-            corrects[step] = (out.detach().argmax(1) == y).sum()
+            corrects[step] = steppers.hits(out, y)
             if hooks:
                 hooks.step(step, losses[step], corrects[step : step + 1].sum(), len(y))
         return losses, corrects
+
+
+# ---------------------------------------------------------------- the epoch loop
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run is, for the message when the candidate's code breaks."""
+
+    epoch: int = 0
+    in_test: bool = False  # past the epoch's last step
+
+    def where(self, stepper: Stepper, steps: int) -> str:
+        if self.in_test:
+            return f"the test pass after epoch {self.epoch}"
+        return f"epoch {self.epoch}, step {stepper.step + 1} of {steps}"
+
+
+def divergence(losses: torch.Tensor, epoch: int, steps: int, kept: int) -> str | None:
+    """The error for the epoch's first non-finite loss, or None. Checked once per epoch: a
+    per-step check would stall the GPU at every batch."""
+    finite = torch.isfinite(losses)
+    if bool(finite.all()):
+        return None
+    bad = int((~finite).nonzero()[0])
+    return f"non-finite loss at epoch {epoch}, step {bad + 1} of {steps}; the {kept} finished epochs are kept"
+
+
+def crash_message(e: Exception, where: str, kept: int) -> str:
+    why = str(e)
+    if "does not have a deterministic implementation" in why:
+        why += (
+            " (the gate runs with torch.use_deterministic_algorithms(True); replace the op, e.g. "
+            "AdaptiveAvgPool2d(1) by x.mean((2, 3)), or train on the CPU)"
+        )
+    return f"{type(e).__name__} in {where}: {why}; the {kept} finished epochs are kept"
+
+
+def run_epochs(
+    state: TrainingState,
+    stepper: Stepper,
+    r: Recipe,
+    data: DeviceData,
+    device: torch.device,
+    result: RunResult,
+    hooks: Hooks | None,
+    checkpoint: Callable[[dict], None] | None,
+    at: Progress,
+) -> None:
+    """Train and score the epochs after the state's last finished one, each a new row in
+    state.rows; result.status becomes "completed" or "diverged". What the candidate's code raises
+    goes to the caller, with `at` saying where it was raised."""
+    steps = steps_per_epoch(data.n, r.batch_size)
+    for epoch in range(len(state.rows) + 1, r.epochs + 1):
+        t_epoch = time.perf_counter()
+        at.epoch, at.in_test = epoch, False
+        lr = state.optimizer.param_groups[0]["lr"]
+        state.model.train()
+        if hooks:
+            hooks.epoch_start(epoch, steps)
+        order = torch.randperm(data.n, generator=state.shuffle_gen).to(device)
+        losses, corrects = stepper.epoch(data.train_x, data.train_y, order, hooks)
+        if state.schedule is not None and not state.per_step and state.monitor is None:
+            state.schedule.step()
+        error = divergence(losses, epoch, steps, len(state.rows))
+        if error is not None:
+            result.status, result.error = "diverged", error
+            return
+        at.in_test = True
+        test_loss, correct = data.scorer(epoch, predict(state.scored, data.test_x))
+        synchronize(device)
+        row = EpochRow(
+            epoch=epoch,
+            train_loss=losses.mean().item(),
+            train_acc=100.0 * corrects.sum().item() / data.n,
+            test_loss=test_loss / data.n_test,
+            test_acc=100.0 * correct / data.n_test,
+            test_correct=correct,
+            test_total=data.n_test,
+            lr=lr,
+            seconds=time.perf_counter() - t_epoch,
+        )
+        state.rows.append(row)
+        if state.monitor is not None:  # before the checkpoint, so a resumed run has the same state
+            state.schedule.step(getattr(row, state.monitor))
+        if hooks:
+            hooks.epoch_end(row)
+        if checkpoint is not None:
+            checkpoint(state.state_dict())
+    result.status = "completed"
+    if state.ema is not None:  # the caller saves and re-evaluates what was scored
+        state.model.load_state_dict(state.ema.module.state_dict())
+
+
+def train(
+    model: nn.Module,
+    recipe: Recipe,
+    data: MNIST,
+    seed: int,
+    device: torch.device | str = "cpu",
+    *,
+    name: str = "",
+    limit_train: int | None = None,
+    hooks: Hooks | None = None,
+    resume: dict | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    scorer: Scorer | None = None,
+    cuda_graphs: str = "auto",
+) -> RunResult:
+    """Train `model` (already built from `seed`) by `recipe`; evaluate after each epoch.
+
+    resume: a state from `checkpoint`, to continue after its last finished epoch with the
+    same numbers an uninterrupted run gives. checkpoint: called with that state after each epoch.
+    scorer: (epoch, test outputs [N, 10]) -> (summed loss, correct); the runner passes the
+    outputs to the judge this way and never holds the labels (`data.test_labels` may be None).
+    cuda_graphs: on CUDA, "auto" replays a captured step (harness.engine.steppers) and falls back to the
+    eager loop, with the reason in `result.execution`, where the step cannot be captured; "off"
+    always runs eagerly; "on" raises steppers.NotCapturable instead of falling back.
+    """
+    t_setup = time.perf_counter()
+    device = torch.device(device)
+    on_device, state = set_up(model, recipe, data, seed, device, limit_train, scorer)
+    how = execution(device)
+    checkpoints = resume is not None or checkpoint is not None
+    stepper, fallback = choose_stepper(state, recipe, on_device, device, cuda_graphs, checkpoints)
+    if fallback is not None:
+        how["fallback"] = fallback
+    how["engine"] = stepper.kind
+    # Dropout and anything else drawing from the global generator; after the capture, whose
+    # warm-up steps draw from it too.
+    torch.manual_seed(seed)
+
+    result = RunResult(
+        candidate=name,
+        params=count_parameters(model),
+        seed=seed,
+        device=str(device),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        recipe=recipe.to_dict(),
+        limit_train=limit_train,
+        execution=how,
+    )
+    if resume is not None:
+        state.load_state_dict(resume)
+    result.epochs = state.rows  # one list: an interrupted run's result holds every finished epoch
+    result.setup_seconds = time.perf_counter() - t_setup
+
+    t_run, at = time.perf_counter(), Progress()
+    try:
+        run_epochs(state, stepper, recipe, on_device, device, result, hooks, checkpoint, at)
+    except Exception as e:  # the candidate's forward or backward broke: keep what finished
+        result.status = "crashed"
+        steps = steps_per_epoch(on_device.n, recipe.batch_size)
+        result.error = crash_message(e, at.where(stepper, steps), len(result.epochs))
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        result.error = f"interrupted after {len(result.epochs)} finished epochs"
+        raise TrainingInterrupted(result) from None
+    finally:
+        result.seconds = time.perf_counter() - t_run
+        result.params_after = count_parameters(model)
+    return result

@@ -1,6 +1,7 @@
 """CUDA graphs: one training step (batch gather, forward, loss, backward, clipping, optimizer,
 weight average) captured once per batch shape and replayed, the schedule's values read from a
-device table. `GraphSteps` raises NotCapturable, with the reason, for what it cannot capture."""
+device table. `GraphSteps` raises NotCapturable, with the reason, for what it cannot capture.
+The batch preparation and the loss here are the eager loop's too (harness.engine.loop)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,33 @@ _CAPTURE_LOCK = threading.Lock()
 
 class NotCapturable(Exception):
     """The step cannot be captured; the message is the reason, recorded with the eager run."""
+
+
+# ---------------------------------------------------------------- what both steppers compute
+# One definition for the eager loop, the captured step and the test set: a captured run and an
+# eager one differ only in how the step is run, never in what it computes.
+
+
+def prepare(images_u8: torch.Tensor, r: Recipe, generator: torch.Generator | None = None) -> torch.Tensor:
+    """uint8 images [N, 28, 28] as the model takes them, [N, 1, 28, 28] float32: scaled to [0, 1],
+    augmented per image when a generator is given, then normalised. Normalising comes last because
+    the augmentations are written for [0, 1] images whose background, and what they fill in, is 0."""
+    x = images_u8.unsqueeze(1).float().div_(255)
+    if generator is not None:
+        x = r.augment(x, generator)
+    return (x - r.mean) / r.std
+
+
+def forward_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, r: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, loss): the loss is cross-entropy on the outputs, as a notebook computes it; a
+    model that returns log_softmax gets nll_loss this way."""
+    out = model(x)
+    return out, F.cross_entropy(out, y, label_smoothing=r.label_smoothing)
+
+
+def hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """How many of the batch the outputs classify right, as a device tensor: no host sync per step."""
+    return (out.detach().argmax(1) == y).sum()
 
 
 # ---------------------------------------------------------------- optimizers as captured math
@@ -165,8 +193,7 @@ class GraphSteps:
     def _step(self, size: int, first: bool) -> None:
         at = self.index * self.r.batch_size + self.offsets[size]
         x, y = self.xs.index_select(0, at), self.ys.index_select(0, at)
-        out = self.model(x)
-        loss = F.cross_entropy(out, y, label_smoothing=self.r.label_smoothing)
+        out, loss = forward_loss(self.model, x, y, self.r)
         loss.backward()
         if self.r.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.params, self.r.clip_grad_norm, foreach=True)
@@ -184,7 +211,7 @@ class GraphSteps:
                         a.copy_(a * decay + m * (1 - decay))
             here = self.positions == self.index
             self.losses.copy_(torch.where(here, loss.detach(), self.losses))
-            self.corrects.copy_(torch.where(here, (out.detach().argmax(1) == y).sum(), self.corrects))
+            self.corrects.copy_(torch.where(here, hits(out, y), self.corrects))
             self.index += 1
 
     def _tensors(self) -> list[torch.Tensor]:
@@ -244,8 +271,7 @@ class GraphSteps:
         r = self.r
         for lo in range(0, self.n, AUGMENT_CHUNK):
             idx = order[lo : lo + AUGMENT_CHUNK]
-            x = r.augment(train_x[idx].unsqueeze(1).float().div_(255), self.aug_gen)
-            self.xs[lo : lo + len(idx)] = (x - r.mean) / r.std
+            self.xs[lo : lo + len(idx)] = prepare(train_x[idx], r, self.aug_gen)
         self.ys.copy_(train_y[order])
         # The schedule as a table: a per-step schedule is stepped here for the whole epoch, in
         # the order the eager loop steps it (the value is read before each step's update).
