@@ -8,8 +8,9 @@ import json
 import os
 import shlex
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -282,7 +283,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # Workers share the cores; more threads than cores makes every worker slower.
             torch.set_num_threads(trial.threads_per_job(int(worker["workercount"])))
             device = _worker_device(run.device, int(worker["workerid"].lstrip("gw") or 0))
-            run = RunConfig(**{**asdict(run), "device": str(device)})
+            run = replace(run, device=str(device))
     except ValueError as e:
         raise pytest.UsageError(f"--device: {e}") from None
     config.stash[RULES_KEY] = rules
@@ -346,12 +347,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         from harness import gate_test
 
         module = pytest.Module.from_parent(session, path=Path(gate_test.__file__))
-        items.extend(module.collect())
+        for node in module.collect():
+            if not isinstance(node, pytest.Item):  # gate_test holds test functions only
+                raise TypeError(f"{gate_test.__file__} collects {node!r}, not a test")
+            items.append(node)
     _deselect(config, items)
 
 
 def _deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
-    empty = [it for it in items if getattr(it, "callspec", None) is not None and it.callspec.id == NO_MATCH_ID]
+    empty = [it for it in items if (spec := getattr(it, "callspec", None)) is not None and spec.id == NO_MATCH_ID]
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [it for it in items if it not in empty]
@@ -434,7 +438,7 @@ class Gate:
             # The finished epochs are on disk; they reach the summary, then pytest stops the
             # session. No report follows an interrupt, so the row cannot arrive twice.
             session = self.item.config.stash[GateSession.KEY]
-            if not session.is_worker:
+            if not session.is_worker and stopped.record is not None:
                 session.records.append(stopped.record)
             raise
         except Exception as e:
@@ -518,7 +522,8 @@ class GateSession:
             self.compliance_ran = True
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
-                self.records.append(json.loads(value))
+                # JSON text, as pytest_runtest_makereport wrote it, across xdist's wire
+                self.records.append(json.loads(cast(str, value)))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Written whenever compliance tests ran, even with no record, so an old summary in
@@ -537,7 +542,8 @@ class GateSession:
         tr = terminalreporter
         run = self.config.stash[RUN_KEY]
         if self.unmatched:
-            known = ", ".join(sorted(self.config.stash[ENTRIES_KEY])) or "none"
+            entries = self.config.stash[ENTRIES_KEY]
+            known = ", ".join(sorted(entries)) or "none"
             tr.write_sep("=", "mnist8k", yellow=True)
             tr.write_line(f"no registered candidate matches --candidates {run.candidates!r}; registered: {known}")
         if not (self.records or self.compliance_ran):

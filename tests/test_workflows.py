@@ -48,7 +48,7 @@ def test_the_reusable_action_lints_clean_as_a_course_repository_uses_it(tmp_path
     assert len(workflow.strip().splitlines()) <= 16
     folder = tmp_path / ".github" / "workflows"
     folder.mkdir(parents=True)
-    (folder / "mnist8k.yml").write_text(workflow.replace("uses: your-org/mnist8k@v0.3.0", "uses: ./"))
+    (folder / "mnist8k.yml").write_text(workflow.replace("uses: your-org/mnist8k@v0.4.0", "uses: ./"))
     (tmp_path / ".git").mkdir()  # actionlint finds the repository root by it
     run = subprocess.run([actionlint(), "-no-color"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr

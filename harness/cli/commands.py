@@ -256,7 +256,7 @@ def cmd_eval(args, command: str) -> int:
     record, problem = weights.record_beside(args.weights, entry.name)
     data = load(args.data_dir)
     images = loop.normalise(data.test_images, recipe)
-    labels = data.test_labels
+    labels = data.held_test_labels()
     outputs = _predict(entry, args.weights, images, settings)
     loss_sum, correct = loop.score(outputs, labels)
     predicted = outputs.argmax(1)
@@ -567,10 +567,10 @@ def cmd_judge(args, command: str) -> int:
 def cmd_merge(args, command: str) -> int:
     """The one summary a single run would have written, from the record folders of its shards."""
     try:
-        records, rules = shards.merge(args.folders, args.out)
+        records, rule_values = shards.merge(args.folders, args.out)
     except shards.ShardError as e:
         raise CLIError(str(e)) from None
-    rules = Rules(**rules)
+    rules = Rules(**rule_values)
     table.write_summary(args.out, records, rules, command)
     ordered = sorted(records, key=lambda r: (r["result"]["candidate"], r["result"]["seed"]))
     print(table.render(table.run_rows(ordered, rules.last_k)))

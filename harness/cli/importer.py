@@ -16,8 +16,10 @@ import math
 import re
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from harness.engine.augmentations import AugmentError
 from harness.engine.augmentations import parse as parse_augment
@@ -95,6 +97,9 @@ class Unit:
     """One piece of code read as text: a .py file, or a notebook's code cells joined in order. Its
     `tree` is parsed with line numbers of the joined text; `where` maps a line back to its cell."""
 
+    # name -> [(line, kind, payload, statement)] at module level, set when a SourceProgram indexes the unit
+    bindings: dict[str, list[tuple]]
+
     def __init__(self, path: Path, rel: str, text: str, tree: ast.Module, cells: list | None = None):
         self.path, self.rel, self.text, self.tree = path, rel, text, tree
         self.cells = cells  # [(cell number, first line, last line, saved text outputs)], notebooks only
@@ -130,7 +135,7 @@ class Unit:
     def line_text(self, line: int) -> str:
         return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
 
-    def segment(self, node: ast.AST) -> str:
+    def segment(self, node: ast.stmt) -> str:
         """The node's source text as written, decorators included, dedented."""
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         lines = self.lines[first - 1 : node.end_lineno]
@@ -294,13 +299,17 @@ class Frac:
         return self.num / 255
 
 
+# A function's node: what Ctx.func and SourceProgram.func_of() hold.
+FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+
+
 @dataclass(frozen=True)
 class Ctx:
     """Where an expression is evaluated: its unit, its innermost function, its line, and the
     arguments a known call site binds to that function's parameters."""
 
     unit: Unit
-    func: ast.AST | None
+    func: FuncNode | None
     line: int
     binds: tuple = ()
 
@@ -543,8 +552,9 @@ class SourceProgram:
             p = unit.parents.get(p)
         return p
 
-    def func_of(self, node: ast.AST, unit: Unit):
-        return self.enclosing(node, unit, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+    def func_of(self, node: ast.AST, unit: Unit) -> FuncNode | None:
+        func = self.enclosing(node, unit, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        return func if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) else None
 
     def ctx_at(self, node: ast.AST, unit: Unit, binds: tuple = ()) -> Ctx:
         return Ctx(unit, self.func_of(node, unit), getattr(node, "lineno", 0), binds)
@@ -1163,7 +1173,7 @@ class SourceProgram:
         if f is not None and isinstance(f[0], External):
             if f[0].path.endswith("cuda.is_available"):
                 return True  # the author's published run used a GPU; decide() says so where it matters
-            simple = {
+            simple: dict[str, Callable[..., Any]] = {
                 "tuple": tuple,
                 "list": list,
                 "float": float,
@@ -1205,7 +1215,7 @@ class SourceProgram:
             return Obj(node)
         raise Unknown(f"`{_short(node)}` calls something the source does not define")
 
-    _VALUE_OF = {
+    _VALUE_OF: dict[type[ast.AST], Callable[..., Any]] = {
         ast.Constant: _constant_value,
         ast.Tuple: _sequence_value,
         ast.List: _sequence_value,
@@ -1236,11 +1246,12 @@ class SourceProgram:
                     return True
         return False
 
-    def decide(self, test: ast.AST, ctx: Ctx, where: ast.AST) -> bool | None:
+    def decide(self, test: ast.AST, ctx: Ctx, where: ast.If | ast.While | ast.IfExp) -> bool | None:
         """Whether a condition holds, where the text decides it; None when undecided. CUDA is taken
         as available (the authors' published runs used a GPU): a test of it that the text does not
         decide otherwise (`device == 'cuda'`) is taken as true, and the CUDA branch is noted."""
         cudaish = self._cudaish(test, ctx)
+        pick: bool | None
         try:
             pick = _truthy(self.value(test, ctx))
         except Unknown:
@@ -1275,6 +1286,7 @@ class SourceProgram:
                 key = ("live", id(p))
                 if key not in self._active:
                     self._active.add(key)
+                    pick: bool | None
                     try:
                         if (
                             isinstance(p, ast.If)
@@ -1366,9 +1378,9 @@ class SourceProgram:
                 return out
         return []
 
-    def batch_loop(self, loop: ast.AST) -> bool:
+    def batch_loop(self, loop: ast.For | ast.AsyncFor | ast.While) -> bool:
         """A loop whose own body (not an inner loop's) calls .backward(): one pass per batch."""
-        stack = list(loop.body)
+        stack: list[ast.AST] = list(loop.body)
         while stack:
             node = stack.pop()
             if isinstance(
@@ -1451,7 +1463,7 @@ PIL_MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}  # PIL.Image's constants
 class RecipeField:
     """One recipe field: its value, and the source lines it came from."""
 
-    value: object
+    value: Any  # data: a dict for optimizer and schedule, a number, a list of ops
     origins: list = field(default_factory=list)  # [(unit, line)]
 
 
@@ -1499,7 +1511,7 @@ class Analysis:
                         receiver = n.func.value
                         break
                 models = p.models_of(receiver, ctx) if receiver is not None else []
-                unique = []
+                unique: list[tuple] = []
                 for m in models:  # a class reached along two paths is one model
                     if not any(m[0] is u[0] and m[2] is u[2] for u in unique):
                         unique.append(m)
@@ -1523,7 +1535,8 @@ class Analysis:
     def run(self, fallback: bool = True) -> list:
         """The candidates of the program: (model, session or None, notes). With fallback, a program
         that builds no optimizer still gives the classes it instantiates, or else defines."""
-        self.p.sink = session_notes = []
+        session_notes: list[tuple] = []
+        self.p.sink = session_notes
         models = self._trained_models(self.sessions(), session_notes)
         if not models and fallback:
             models = self._untrained_models()
@@ -1595,7 +1608,7 @@ class Analysis:
         """{(class, args text): (model, None, notes)} when no optimizer is built: the classes the source
         instantiates (a summary() of a model), else its root classes."""
         p = self.p
-        made = []
+        made: list[tuple] = []
         for unit in p.units:
             for call in unit.calls:
                 ctx = p.ctx_at(call, unit)
@@ -1634,7 +1647,8 @@ class Analysis:
         p = self.p
         p.sink = notes
         fields: dict[str, RecipeField] = {}
-        self.schedule_epochs = None  # (epochs=, origin) a scheduler was built for, when it says
+        # (epochs=, origin) a scheduler was built for, when it says
+        self.schedule_epochs: tuple[object, tuple[Unit, int]] | None = None
         # the files this candidate is about: notes on other models' files of a folder are not its own
         self.focus = {u for u in (session[1].unit if session else None, model[1]) if u is not None} | {
             u for u in p.units if u.is_entry and u.notebook
@@ -1668,7 +1682,10 @@ class Analysis:
             names = names[1:]
         out, origins = {}, [(ctx.unit, call.lineno)]
         args = call.args[1:] if skip_first else call.args
-        pairs = [(names[i], a) for i, a in enumerate(args) if i < len(names) and not isinstance(a, ast.Starred)]
+        # (name, expression) as written, or (name, (expression, its ctx)) from a `**dict`
+        pairs: list[tuple[str, ast.expr | tuple[ast.expr, Ctx]]] = [
+            (names[i], a) for i, a in enumerate(args) if i < len(names) and not isinstance(a, ast.Starred)
+        ]
         for kw in call.keywords:
             if kw.arg is None:
                 with p.recorded():
@@ -1905,7 +1922,7 @@ class Analysis:
                 inner_func = p.func_of(call, unit)
                 if loop is not None and inner_func is not None and p.func_of(loop, unit) is not inner_func:
                     loop = None  # the loop is outside the function the step is in
-                per_batch = loop is not None and p.batch_loop(loop)
+                per_batch = isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and p.batch_loop(loop)
                 if r is not None and r[0] is sched_call:
                     tied.append((call, ctx, per_batch))
                 elif r is None and "sched" in ast.unparse(f.value).lower():
@@ -2052,7 +2069,7 @@ class Analysis:
                 origins.append(origin)
                 for a in it.args:  # the line of a constant the loop counts to: EPOCHS = 15
                     r = p.follow(a, ctx)
-                    if r is not None and isinstance(r[0], ast.AST) and isinstance(a, ast.Name):
+                    if r is not None and isinstance(r[0], (ast.expr, ast.stmt)) and isinstance(a, ast.Name):
                         origins.append((r[1].unit, r[0].lineno))
             except (Unknown, TypeError, ValueError, OverflowError) as e:
                 notes.append(
@@ -2421,7 +2438,9 @@ class Analysis:
     def _note_after_normalize(self, items: list, norm_at: int | None, notes: list) -> None:
         """Says so when augmentation follows Normalize, as the harness always normalises last."""
         p = self.p
-        after = items[norm_at + 1 :] if norm_at is not None else []
+        if norm_at is None:
+            return
+        after = items[norm_at + 1 :]
         if after and not all(
             isinstance(e, ast.Call) and p.kind(e, ec) in ("RandomErasing", *TO_TENSOR) for e, ec in after
         ):
@@ -2456,7 +2475,7 @@ class Analysis:
         names = TRANSFORM_ARGS.get(name, ())
         pairs = [(names[i], a) for i, a in enumerate(call.args) if i < len(names)]
         pairs += [(k.arg, k.value) for k in call.keywords if k.arg]
-        out = {}
+        out: dict[str, Any] = {}
         for key, expr in pairs:
             if key == "transforms":
                 out[key] = expr
@@ -2514,7 +2533,7 @@ class Analysis:
             if isinstance(v, Unknown):
                 notes.append(("not translated", where, f"`{text}`: {key}: {v}; the transform is left out"))
                 return None, stage
-        op = {"name": name}
+        op: dict[str, Any] = {"name": name}
         for key, v in args.items():
             if key == "transforms":
                 continue
@@ -2668,7 +2687,7 @@ class Analysis:
                 except AugmentError:
                     nxt = kept[i + 1] if i + 1 < len(kept) else None
                     moved = _with_resize_inside(op, nxt)
-                    if moved is not None:
+                    if moved is not None and nxt is not None:
                         u, line = nxt.get("_where", (None, None))
                         notes.append(
                             (
@@ -2832,10 +2851,11 @@ class Analysis:
         """Training-loop constructs a recipe cannot hold, each named where it first appears."""
         p = self.p
         for unit in p.units:
-            model_lines = set()
+            model_lines: set[int] = set()
             for node in ast.walk(unit.tree):
                 if isinstance(node, ast.ClassDef) and p.is_module_class(node, unit):
-                    model_lines.update(range(node.lineno, node.end_lineno + 1))
+                    # ast types end_lineno as optional, for nodes built by hand; a parsed one has it
+                    model_lines.update(range(node.lineno, cast(int, node.end_lineno) + 1))
             for pattern, why in self.TRICKS:
                 for i, line in enumerate(unit.lines, start=1):
                     code = line.split("#", 1)[0]
@@ -3016,7 +3036,10 @@ PARAMS = re.compile(r"Total params:\s*([\d,]+)")
 def parse_log(text: str) -> tuple[list[dict], list[str]]:
     """Per-epoch test results in a saved output, in order: {"epoch", "test_acc", ...}, with the epoch
     as printed (from 1; a log counting from 0 is shifted, and said so) or else by order; and notes."""
-    records, notes, current, used = [], [], None, set()
+    records: list[dict] = []
+    notes: list[str] = []
+    current: int | None = None
+    used: set[int] = set()
     for raw in re.split(r"[\r\n]+", text):
         line = raw.strip()
         if not line:
@@ -3030,14 +3053,12 @@ def parse_log(text: str) -> tuple[list[dict], list[str]]:
                 "test_total": int(m.group(3)),
                 "test_acc": float(m.group(4)),
             }
-        elif TEST_RATIO.search(line):
-            m = TEST_RATIO.search(line)
+        elif m := TEST_RATIO.search(line):
             rec = {"test_correct": int(m.group(1)), "test_total": int(m.group(2)), "test_acc": float(m.group(3))}
-        elif TEST_PAIR.search(line):
-            m = TEST_PAIR.search(line)
+        elif m := TEST_PAIR.search(line):
             rec = {"test_loss": float(m.group(1)), "test_acc": float(m.group(2))}
-        elif TEST_ACC.search(line) and "%|" not in line:  # a tqdm bar's running number is no result
-            rec = {"test_acc": float(TEST_ACC.search(line).group(1))}
+        elif (am := TEST_ACC.search(line)) and "%|" not in line:  # a tqdm bar's running number is no result
+            rec = {"test_acc": float(am.group(1))}
             lm = TEST_LOSS.search(line)
             if lm:
                 rec["test_loss"] = float(lm.group(1))
@@ -3069,8 +3090,8 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
     """The author's numbers from the entry notebook's saved outputs: the parameter count torchsummary
     printed and the per-epoch test results of the training cell."""
     entry = next((u for u in program.units if u.is_entry and u.notebook), None)
-    empty = {"params": None, "epochs": [], "source": ""}
-    if entry is None:
+    empty: dict = {"params": None, "epochs": [], "source": ""}
+    if entry is None or entry.cells is None:  # a notebook's unit has its cells
         return empty, []
     cells = entry.cells
     train_cells = []
@@ -3087,7 +3108,8 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
             train_cells = [entry.cell_of(c.lineno) for c, u, _ in program.call_sites(func, loop[1]) if u is entry]
     train_cells = [c for c in train_cells if c is not None]
     log_cells = [c for c in train_cells if parse_log(c[3])[0]] or [c for c in cells if parse_log(c[3])[0]]
-    records, notes = [], []
+    records: list[dict] = []
+    notes: list[str] = []
     if len(log_cells) > 1:
         # Several cells print a test log: each is a run. This model's is the first at or after the cell
         # that builds it, else the last.
@@ -3184,7 +3206,9 @@ class Writer:
     def dependencies(self, cls: ast.ClassDef, unit: Unit, line: int | None, notes: list) -> tuple[list, list]:
         """The definitions the class needs, dependencies first: [(unit, node, text)], and the import
         lines. A constant whose value is data is written as that value (text), its source noted."""
-        order, imports, seen = [], [], set()
+        order: list[tuple[Unit, ast.stmt, str | None]] = []
+        imports: list[str] = []
+        seen: set[int] = set()
 
         def visit(node, u, at):
             if id(node) in seen:
@@ -3336,7 +3360,7 @@ class Writer:
             return target, ctx.unit
         if not isinstance(target, ast.AST):
             return None
-        node = target
+        node: ast.AST | None = target
         while node is not None and not isinstance(node, (ast.Assign, ast.AnnAssign)):
             node = ctx.unit.parents.get(node)
         if node is None or self.p.func_of(node, ctx.unit) is not None:

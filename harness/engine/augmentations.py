@@ -526,7 +526,8 @@ class RandomAffine(_Op):
                 and v[0] <= v[1]
                 and (len(v) == 2 or v[2] <= v[3])
             ):
-                shear = tuple(float(s) for s in v) + ((0.0, 0.0) if len(v) == 2 else ())
+                xs = [float(x) for x in v] + ([0.0, 0.0] if len(v) == 2 else [])
+                shear = (xs[0], xs[1], xs[2], xs[3])
             else:
                 a.bad("shear", why)
         mode = a.interpolation("interpolation", "nearest", _GRID_MODES)
@@ -1119,4 +1120,4 @@ class Pipeline:
             raise ValueError(f"augmentation takes a float batch [N, 1, H, W], not {x.dtype} {list(x.shape)}")
         if not self.enabled:
             return x
-        return self.apply(x, self.draw(len(x), generator, x.device, tuple(x.shape[-2:])))
+        return self.apply(x, self.draw(len(x), generator, x.device, (x.shape[-2], x.shape[-1])))

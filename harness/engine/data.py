@@ -56,9 +56,15 @@ class MNIST:
     train_images: torch.Tensor  # uint8 [60000, 28, 28]
     train_labels: torch.Tensor  # int64 [60000]
     test_images: torch.Tensor  # uint8 [10000, 28, 28]
-    test_labels: torch.Tensor  # int64 [10000]
+    test_labels: torch.Tensor | None  # int64 [10000]; None in the trainer, which the judge scores
     folder: Path  # where the verified IDX files lie
     source: str  # which source provided them in this process
+
+    def held_test_labels(self) -> torch.Tensor:
+        """The test labels, which every copy but the trainer's holds."""
+        if self.test_labels is None:
+            raise DataError(f"the test labels are not held here ({self.source}): the judge scores the outputs")
+        return self.test_labels
 
 
 # ---------------------------------------------------------------- folders

@@ -9,7 +9,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn as nn
@@ -37,7 +37,10 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during training; `.result` holds every finished epoch."""
+    """Ctrl-C or SIGTERM during training; `.result` holds every finished epoch, and `.record`
+    the partial record the judge wrote from them before passing the interrupt on."""
+
+    record: dict | None = None
 
     def __init__(self, result: RunResult):
         super().__init__("training interrupted")
@@ -81,6 +84,8 @@ def build(builder: Callable[[], nn.Module], seed: int) -> nn.Module:
 CUBLAS_CONFIGS = (":4096:8", ":16:8")  # the values torch accepts as deterministic cuBLAS
 # torch 2.9 and later set float32 precision per backend; older releases have allow_tf32 flags, and
 # reading those after the new API was used raises.
+# torch's annotations for torch.backends.cudnn leave `conv` out (the module's replacement class
+# adds it), hence the casts to Any where it is used.
 PRECISION_API = hasattr(torch.backends.cudnn, "conv")
 
 
@@ -101,7 +106,7 @@ def deterministic(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = False
         if PRECISION_API:
             torch.backends.cuda.matmul.fp32_precision = "ieee"
-            torch.backends.cudnn.conv.fp32_precision = "ieee"
+            cast(Any, torch.backends.cudnn).conv.fp32_precision = "ieee"
         else:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
@@ -111,7 +116,7 @@ def _fp32_settings() -> dict:
     if PRECISION_API:
         return {
             "matmul_fp32": torch.backends.cuda.matmul.fp32_precision,
-            "conv_fp32": torch.backends.cudnn.conv.fp32_precision,
+            "conv_fp32": cast(Any, torch.backends.cudnn).conv.fp32_precision,
         }
     return {"matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "conv_tf32": torch.backends.cudnn.allow_tf32}
 
@@ -119,7 +124,7 @@ def _fp32_settings() -> dict:
 def execution(device: torch.device) -> dict:
     """How the numbers were computed, for the record: on CUDA the card, the CUDA and cuDNN
     releases and the float32 precision settings, which all change the sums."""
-    info = {"deterministic": torch.are_deterministic_algorithms_enabled()}
+    info: dict[str, Any] = {"deterministic": torch.are_deterministic_algorithms_enabled()}
     if device.type == "cuda":
         info.update(
             gpu=torch.cuda.get_device_name(device),
@@ -238,7 +243,7 @@ def place(
     train_x, train_y = train_x.to(device), train_y.to(device)
     test_x = normalise(data.test_images.to(device), r).contiguous(memory_format=layout)
     if scorer is None:
-        test_y = data.test_labels.to(device)
+        test_y = data.held_test_labels().to(device)
 
         def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int]:
             return score(outputs, test_y)
@@ -259,7 +264,8 @@ def set_up(
     first step."""
     deterministic(device)
     layout = memory_format(device)
-    model.to(device=device, memory_format=layout)
+    # torch's stubs for Module.to have no overload taking device and memory_format together.
+    model.to(device=device, memory_format=layout)  # type: ignore[call-overload]
     on_device = place(data, r, device, layout, limit_train, scorer)
     state = TrainingState.start(model, r, steps_per_epoch(on_device.n, r.batch_size), seed, device)
     return on_device, state
@@ -287,7 +293,7 @@ class TrainingState:
         """The state before the first step, every generator seeded from the harness's seed."""
         opt = make_optimizer(model, r)
         sched, per_step = make_schedule(opt, r, steps)
-        monitor = r.schedule.monitor if isinstance(sched, ReduceLROnPlateau) else None
+        monitor = r.schedule.monitor if isinstance(sched, ReduceLROnPlateau) and r.schedule is not None else None
         # The weights that are scored (and handed back) are an exponential moving average of the
         # trained ones when the recipe asks for it: it damps the epoch-to-epoch wobble.
         ema = None
@@ -492,7 +498,8 @@ def run_epochs(
             seconds=time.perf_counter() - t_epoch,
         )
         state.rows.append(row)
-        if state.monitor is not None:  # before the checkpoint, so a resumed run has the same state
+        # before the checkpoint, so a resumed run has the same state
+        if state.monitor is not None and state.schedule is not None:
             state.schedule.step(getattr(row, state.monitor))
         if hooks:
             hooks.epoch_end(row)

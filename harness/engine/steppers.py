@@ -6,6 +6,7 @@ The batch preparation and the loss here are the eager loop's too (harness.engine
 from __future__ import annotations
 
 import threading
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -93,7 +94,7 @@ class _CapturedOptimizer:
         return self.bufs if self.kind == "SGD" else [*self.exp_avg, *self.exp_avg_sq, self.count]
 
     @torch.no_grad()
-    def step(self, grads: list[torch.Tensor], hp: torch.Tensor, first: bool) -> None:
+    def step(self, grads: tuple[torch.Tensor, ...] | list[torch.Tensor], hp: torch.Tensor, first: bool) -> None:
         lr, b1, b2 = hp[0], hp[1], hp[2]
         params = self.params
         if self.kind == "SGD":
@@ -113,7 +114,8 @@ class _CapturedOptimizer:
             torch._foreach_mul_(params, 1.0 - lr * self.wd)
         elif self.wd:
             grads = torch._foreach_add(grads, params, alpha=self.wd)
-        torch._foreach_lerp_(self.exp_avg, grads, 1.0 - b1)
+        # torch's stubs type a Scalar argument without the 0-dim tensor its binding also takes.
+        torch._foreach_lerp_(self.exp_avg, grads, 1.0 - b1)  # type: ignore[call-overload]
         torch._foreach_mul_(self.exp_avg_sq, b2)
         torch._foreach_add_(self.exp_avg_sq, torch._foreach_mul(torch._foreach_mul(grads, grads), 1.0 - b2))
         step_size = lr / (1.0 - b1**self.count)
@@ -151,13 +153,14 @@ class GraphSteps:
     ):
         self.model, self.r, self.opt, self.sched, self.per_step = model, r, opt, sched, per_step
         self.ema, self.aug_gen, self.device, self.n = ema, aug_gen, device, n
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise NotCapturable("the model has no trainable parameters")
         self.optim = _CapturedOptimizer(opt, self.params)
         # The captured update is this optimizer's step: the flag torch's schedulers check, so they
         # do not warn that optimizer.step() was never called.
-        opt._opt_called = True
+        # (A private attribute, absent from torch's stubs, hence the cast.)
+        cast(Any, opt)._opt_called = True
         b = r.batch_size
         self.steps = -(-n // b)
         # One graph per batch size an epoch uses: the full batch and the last, partial one.
@@ -198,7 +201,9 @@ class GraphSteps:
         if self.r.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.params, self.r.clip_grad_norm, foreach=True)
         with torch.no_grad():
-            grads = [p.grad for p in self.params]
+            # Backward has just set the grads; one it did not reach stays None, and the foreach ops
+            # reject it as they always have.
+            grads = cast(list[torch.Tensor], [p.grad for p in self.params])
             self.optim.step(grads, self.hp_table.index_select(0, self.index).squeeze(0), first)
             if self.ema is not None:
                 decay = float(self.r.ema)

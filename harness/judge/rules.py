@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.engine.recipe import MAX_EPOCHS
 from harness.records.schema import RunResult, Verdict
@@ -13,7 +14,7 @@ from harness.records.schema import RunResult, Verdict
 def _rule(
     default,
     help_text: str,
-    valid: Callable[[object, dict], bool],
+    valid: Callable[[Any, dict], bool],  # given the value as `convert` read it: an int, a float, ...
     why: str,
     shown: str,
     convert: Callable[[str], object] | None = None,

@@ -83,7 +83,10 @@ def merge(folders: list[Path], out: Path) -> tuple[list[dict], dict]:
     """The records of every shard folder, checked to belong to one run, copied into `out`
     with their weights and logs. Returns (records, rules). Refuses duplicates and records
     judged under other rules or by another harness version, naming the files."""
-    records, seen, rules, versions = [], {}, {}, {}
+    records: list[dict] = []
+    seen: dict[tuple[str, int], str] = {}  # (candidate, seed): the record's path
+    rules: dict[str, str] = {}
+    versions: dict[str | None, str] = {}
     for folder in folders:
         if not Path(folder).is_dir():
             raise ShardError(f"{folder} is not a folder of shard records")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TypeGuard
 
 import torch
 
@@ -134,6 +135,9 @@ class Runner:
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env, start_new_session=True
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None, "Popen with PIPE opens both pipes"
+        self.to_child: IO[bytes] = self.proc.stdin
+        self.from_child: IO[bytes] = self.proc.stdout
         _LIVE.add(self)
         self.last = time.monotonic()
         self._done = threading.Event()
@@ -163,14 +167,14 @@ class Runner:
 
     def send(self, kind: str, **payload) -> None:
         try:
-            channel.send(self.proc.stdin, kind, **payload)
+            channel.send(self.to_child, kind, **payload)
         except (BrokenPipeError, OSError) as e:
             raise RunnerFailed(self._why(f"the {self.role} stopped reading ({e})")) from None
         self.last = time.monotonic()
 
     def receive(self) -> dict:
         try:
-            message = channel.receive(self.proc.stdout)
+            message = channel.receive(self.from_child)
         except channel.ChannelError as e:
             raise RunnerFailed(self._why(str(e))) from None
         self.last = time.monotonic()
@@ -207,7 +211,7 @@ class Runner:
         _LIVE.discard(self)
         self._done.set()
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.to_child.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -277,14 +281,14 @@ def _anatomy(info: dict) -> Anatomy | None:
     )
 
 
-def _tensor_dict(obj) -> bool:
+def _tensor_dict(obj: object) -> TypeGuard[dict[str, torch.Tensor]]:
     return isinstance(obj, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
 
 def _programs(reply: dict, name: str) -> tuple[dict, dict]:
     """(programs, check-seed state) from the builder's reply, or TrialStopped if malformed."""
     progs, check = reply.get("programs"), reply.get("check") or {}
-    ok = (
+    if not (
         isinstance(progs, dict)
         and isinstance(progs.get("graphs"), dict)
         and all(isinstance(v, bytes) for v in progs["graphs"].values())
@@ -293,8 +297,7 @@ def _programs(reply: dict, name: str) -> tuple[dict, dict]:
         and all(_tensor_dict(c) for c in progs["constants"].values())
         and _tensor_dict(check.get("state", {}))
         and _tensor_dict(check.get("constants", {}))
-    )
-    if not ok:
+    ):
         raise TrialStopped(f"{name}: the builder's report is malformed (no programs with their tensors)")
     return progs, check
 
@@ -387,7 +390,7 @@ def _builder_reply(builder: Runner, settings: Settings, name: str) -> dict:
         message = reply.get("message")
         if breach := memory_breach(str(message), settings.memory_limit):
             raise TrialStopped(f"{name}: failed: {breach} while building ({str(message)[:200]})")
-        what = _STAGES.get(reply.get("stage"), f"{reply.get('stage')}: ")
+        what = _STAGES.get(str(reply.get("stage")), f"{reply.get('stage')}: ")
         raise TrialStopped(f"{name}: {what}{message}")
     if reply["kind"] != "built":
         raise RunnerFailed(f"the builder answered {reply['kind']!r} to the build request")
@@ -494,7 +497,7 @@ def train(
     if resume is not None:
         result.epochs = [EpochRow(**row) for row in resume["rows"]]
     needs_score = recipe.schedule is not None and recipe.schedule.monitor in ("test_loss", "test_acc")
-    scoring = _Scoring(r, result, data.test_labels, needs_score, hooks, checkpoint)
+    scoring = _Scoring(r, result, data.held_test_labels(), needs_score, hooks, checkpoint)
     t_send = time.perf_counter()
     scoring.overhead["start"] = t_send - r.started
     r.send(
@@ -581,6 +584,7 @@ class _Scoring:
         out = msg.get("outputs")
         if (problem := outputs_problem(out, len(self.labels))) is not None:
             return f"handed in test outputs in epoch {epoch} that {problem}"
+        assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
         loss_sum, correct = loop.score(out[self.restore], self.labels)
         self.scored[epoch] = (loss_sum, correct)
         if self.needs_score:  # the recipe steers by a test number; nothing else hears back
@@ -691,6 +695,7 @@ def predict(built: Built, state: dict[str, torch.Tensor], images: torch.Tensor) 
     out = msg.get("outputs")
     if (problem := outputs_problem(out, len(images))) is not None:
         raise RunnerFailed(f"the trainer's outputs {problem}")
+    assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
     return out[restore]
 
 

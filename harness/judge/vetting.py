@@ -8,8 +8,10 @@ import ast
 import copy
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MAX_BYTES = 32 * 1024  # a real model with its recipe and reasoning fits in a few KB
 
@@ -133,7 +135,7 @@ CLAIM_DEFAULTS = {"seeds": (0,), "last_k": 3}  # what `claim=dict()` or `complie
 
 # ---------------------------------------------------------------- literal data
 
-_BINARY = {
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -141,7 +143,7 @@ _BINARY = {
     ast.Pow: operator.pow,
     ast.FloorDiv: operator.floordiv,
 }
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
 def literal(node: ast.AST, names: dict | None = None):
@@ -276,7 +278,7 @@ def _register_call(decorator: ast.AST) -> ast.Call | None:
 
 def _constants(tree: ast.Module) -> dict:
     """Top-level `NAME = <literal data>` assignments, in order, so a recipe may name a shared base."""
-    names = {}
+    names: dict[str, object] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
@@ -338,8 +340,11 @@ def _declarations(tree: ast.Module, file: str) -> tuple[list[Declaration], list[
         if call.args:
             problems.append(f"{where}: @register_model takes keyword arguments only (recipe=..., complies=...)")
             continue
-        kwargs = {}
+        kwargs: dict[str, object] = {}
         for kw in call.keywords:
+            if kw.arg is None:  # `**mapping`: its keys are not read, so it cannot be vetted
+                problems.append(f"{where}: @register_model takes named arguments (recipe=..., claim=...), not **")
+                continue
             try:
                 kwargs[kw.arg] = _literal(kw.value, names)
             except ValueError as e:

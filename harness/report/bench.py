@@ -142,6 +142,7 @@ def course_pipeline(builder, recipe: Recipe, data_dir, seed: int, device: torch.
                 loss_sum += F.cross_entropy(out, y, reduction="sum").item()
         if sched is not None and not per_step:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):  # as the course steps it
+                assert recipe.schedule is not None, "a plateau schedule is made from the recipe's schedule"
                 monitor = recipe.schedule.monitor
                 sched.step(loss_sum / len(test_set) if monitor == "test_loss" else 100.0 * correct / len(test_set))
             else:

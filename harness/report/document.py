@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
+from harness.engine.data import MNIST
 from harness.engine.loop import normalise, steps_per_epoch
 from harness.engine.recipe import Recipe, RecipeError
 from harness.judge.rules import Rules
@@ -111,8 +112,10 @@ def comparison_table(cands: list[CandidateRuns]) -> str:
                 f"last {c.last_k}",
             ]
         )
-    for params, window, best in PUBLIC_RESULTS:
-        rows.append(["public result", "reported, not rerun here", f"{params:,}", "-", window, best, "-", "-", "theirs"])
+    for params, window, theirs in PUBLIC_RESULTS:
+        rows.append(
+            ["public result", "reported, not rerun here", f"{params:,}", "-", window, theirs, "-", "-", "theirs"]
+        )
     return _table(
         rows,
         [
@@ -199,8 +202,7 @@ def result_lines(cand: CandidateRuns, rules: Rules) -> list[str]:
 def training_log(run: SeedRun) -> str:
     res = run.result
     batch = (res.recipe or {}).get("batch_size")
-    ok = isinstance(batch, int) and batch > 0
-    steps = steps_per_epoch(TRAIN_IMAGES, batch, res.limit_train) if ok else None
+    steps = steps_per_epoch(TRAIN_IMAGES, batch, res.limit_train) if isinstance(batch, int) and batch > 0 else None
     return run_log(res, steps)
 
 
@@ -231,12 +233,12 @@ def _misclassified(
     cand: CandidateRuns,
     cfg: ReportConfig,
     predict: Predictor | None,
-    test_set: Callable[[], object] | None,
+    test_set: Callable[[], MNIST] | None,
     report: Report,
 ) -> Path | None:
     """The grid for the lowest seed that has weights; None (with a warning) when it cannot be drawn."""
     run = next((r for r in cand.trained if r.path is not None and r.path.with_suffix(".pt").exists()), None)
-    if run is None:
+    if run is None or run.path is None:
         report.warnings.append(
             f"{cand.name}: no weights (.pt) beside any of its records; the misclassified-digits picture is skipped"
         )
@@ -252,10 +254,11 @@ def _misclassified(
         # Only the normalisation matters here, and records keep it in every recipe format.
         recipe = Recipe.from_dict({k: run.result.recipe[k] for k in ("mean", "std") if k in run.result.recipe})
         predicted = predict(cand.name, weights, normalise(data.test_images, recipe)).argmax(1)
+        labels = data.held_test_labels()
     except (ValueError, RuntimeError, OSError, RecipeError) as e:  # RuntimeError: the model's own forward
         report.warnings.append(f"{cand.name}: misclassified-digits picture skipped ({e})")
         return None
-    wrong = (predicted != data.test_labels).nonzero().flatten()
+    wrong = (predicted != labels).nonzero().flatten()
     shown = wrong[: cfg.max_misclassified]
     title = (
         f"{cand.name} seed {run.seed}: {len(shown)} of {len(wrong):,} misclassified test digits "
@@ -265,7 +268,7 @@ def _misclassified(
         cfg.plots_dir / f"{cand.name}-misclassified.png",
         title,
         data.test_images[shown].numpy(),
-        data.test_labels[shown].tolist(),
+        labels[shown].tolist(),
         predicted[shown].tolist(),
     )
 
@@ -371,7 +374,7 @@ def build(
     cfg: ReportConfig,
     *,
     predict: Predictor | None = None,
-    test_set: Callable[[], object] | None = None,
+    test_set: Callable[[], MNIST] | None = None,
     model_files: Mapping[str, Path] | None = None,
     command: str = "python -m harness report",
 ) -> Report:
@@ -419,10 +422,12 @@ def _gathered(cfg: ReportConfig) -> tuple[list[CandidateRuns], Report]:
 class _OnceTestSet:
     """The test set loaded at most once; a failure is kept and given again for every candidate."""
 
-    def __init__(self, load: Callable[[], object]):
-        self.load, self.data, self.error = load, None, None
+    def __init__(self, load: Callable[[], MNIST]):
+        self.load = load
+        self.data: MNIST | None = None
+        self.error: str | None = None
 
-    def __call__(self):
+    def __call__(self) -> MNIST:
         if self.error is not None:
             raise ValueError(self.error)
         if self.data is None:

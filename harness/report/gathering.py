@@ -56,7 +56,7 @@ class CandidateRuns:
         return [r.verdict.min_last_k for r in self.runs if r.verdict.min_last_k is not None]
 
     def finals(self) -> list[float]:
-        return [r.result.final_acc for r in self.trained]
+        return [r.result.epochs[-1].test_acc for r in self.trained]  # trained: each has an epoch
 
 
 def natural_key(name: str):

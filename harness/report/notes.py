@@ -22,7 +22,8 @@ def read_notes(path: Path) -> tuple[dict[str, str], list[str]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return sections, [f"{path}: notes not read ({e}); written as (no notes)"]
-    current, found = None, {}
+    current: str | None = None
+    found: dict[str, list[str]] = {}
     for line in text.splitlines():
         heading = re.match(r"^##\s+(.+?)\s*#*\s*$", line)
         if heading and not line.startswith("###"):
@@ -122,7 +123,9 @@ def read_search(folder: Path, last_k: int) -> tuple[dict[int, list[SearchRow]], 
     families: dict[int, list[SearchRow]] = {}
     for row in rows.values():
         order = sorted(range(len(row.seeds)), key=lambda i: row.seeds[i])
-        row.seeds, row.min_last, row.finals = ([xs[i] for i in order] for xs in (row.seeds, row.min_last, row.finals))
+        row.seeds = [row.seeds[i] for i in order]
+        row.min_last = [row.min_last[i] for i in order]
+        row.finals = [row.finals[i] for i in order]
         families.setdefault(max(1, math.ceil(row.params / 1000)) * 1000, []).append(row)
     for family in families.values():
         family.sort(key=lambda r: (-(min(r.min_last) if r.min_last else -1.0), r.arch, r.recipe))

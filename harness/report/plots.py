@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -17,7 +18,7 @@ from harness.records import files
 ZOOM_FLOOR = 98.5  # accuracy axes start here unless the data sit lower: 99.40% stays readable
 SEED_STYLE = dict(linewidth=0.9, alpha=0.55)
 MEAN_STYLE = dict(linewidth=2.6, color="black")
-TARGET_STYLE = dict(color="tab:red", linestyle="--", linewidth=1.2)
+TARGET_STYLE: dict[str, Any] = dict(color="tab:red", linestyle="--", linewidth=1.2)
 WINDOW_STYLE = dict(color="tab:orange", alpha=0.15)
 
 
@@ -144,10 +145,30 @@ def misclassified(
     return _save(fig, path)
 
 
+LABEL_GAP = 0.042  # axes fraction between two labels' centres: one line of 8-point text, and air
+
+
+def spread(heights: Sequence[float], gap: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Label heights (axes fractions, sorted from the top down) moved apart to at least `gap`
+    each, the block centred on the heights it labels, within [low, high] where there is room."""
+    placed: list[float] = []
+    for h in heights:
+        placed.append(min(h, high, placed[-1] - gap) if placed else min(h, high))
+    if placed:  # centre the block on what it labels, so the leader lines stay short
+        shift = sum(h - q for h, q in zip(heights, placed)) / len(placed)
+        shift = min(shift, high - placed[0]) if shift > 0 else shift
+        placed = [q + shift for q in placed]
+    if placed and placed[-1] < low:  # pushed out at the bottom: lift the tail, keeping the gaps
+        placed[-1] = low
+        for i in range(len(placed) - 2, -1, -1):
+            placed[i] = max(placed[i], placed[i + 1] + gap)
+    return placed
+
+
 def budget_scatter(path: Path, points: Sequence[Point], target: float, budget: int) -> Path:
     """Parameters against the minimum test accuracy over each candidate's last K epochs, one
     point per candidate: the mean over seeds, with a bar from the worst seed to the best."""
-    fig = Figure(figsize=(9, 6), layout="constrained")
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
     ax = fig.subplots()
     for colour, passed, label in (
         ("tab:green", True, "every seed passes"),
@@ -167,20 +188,27 @@ def budget_scatter(path: Path, points: Sequence[Point], target: float, budget: i
             markersize=7,
             label=label,
         )
-    for p in points:
-        ax.annotate(
-            f"{p.name} ({p.seeds} seed{'s' if p.seeds != 1 else ''}, last {p.last_k})",
-            (p.params, p.mean),
-            textcoords="offset points",
-            xytext=(7, 5),
-            fontsize=9,
-        )
     ax.axvline(budget, label=f"budget {budget:,} parameters", color="tab:blue", linestyle=":", linewidth=1.4)
     ax.axhline(target, label=f"target {target:.2f}%", **TARGET_STYLE)
     low, _ = zoom([p.low for p in points])
-    high = max([target + 0.2] + [p.high + 0.1 for p in points])
-    ax.set_ylim(low, min(100.0, high))
-    ax.set_xlim(0, max([budget] + [p.params for p in points]) * 1.3)  # room for the labels
+    high = min(100.0, max([target + 0.2] + [p.high + 0.1 for p in points]))
+    ax.set_ylim(low, high)
+    ax.set_xlim(0, max([budget] + [p.params for p in points]) * 1.08)
+    # Candidates crowd near the budget, so the names stand in a column right of the plot, in
+    # the order of their points' heights, each with a line to its point.
+    order = sorted(points, key=lambda p: p.mean, reverse=True)
+    heights = spread([(p.mean - low) / (high - low) for p in order], gap=LABEL_GAP)
+    for p, y in zip(order, heights):
+        ax.annotate(
+            f"{p.name} ({p.seeds} seed{'s' if p.seeds != 1 else ''}, last {p.last_k})",
+            (p.params, p.mean),
+            xytext=(1.02, y),
+            textcoords="axes fraction",
+            va="center",
+            fontsize=8,
+            annotation_clip=False,
+            arrowprops=dict(arrowstyle="-", color="0.6", linewidth=0.6, shrinkA=0, shrinkB=4),
+        )
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     ax.set_xlabel("parameters")
     ax.set_ylabel("minimum test accuracy over the last K epochs (%)")

@@ -211,7 +211,8 @@ def markdown(records: list[dict], rules: dict, title: str = "mnist8k compliance"
     why = [f"- {escape(line)}" for line in reasons(records)]
     head = "\n".join(lines) + "\n"
     if why:
-        kept, size = [], len(head.encode()) + 200
+        kept: list[str] = []
+        size = len(head.encode()) + 200
         for line in why:
             size += len(line.encode()) + 1
             if size > MAX_SUMMARY:

@@ -114,7 +114,7 @@ def _tensors(value) -> list[torch.Tensor]:
 
 
 def _spatial(t: torch.Tensor) -> tuple[int, int] | None:
-    return tuple(t.shape[-2:]) if t.dim() == 4 else None
+    return (t.shape[-2], t.shape[-1]) if t.dim() == 4 else None
 
 
 def _fit(field: Field | None, t: torch.Tensor) -> Field | None:
@@ -191,7 +191,7 @@ def inspect(model: nn.Module, input_shape: tuple = (1, 1, 28, 28), device: torch
     height, width = (int(d) for d in input_shape[-2:])
     # Each tensor a module made, by id, with the tensor kept alive so the id is not reused.
     fields: dict[int, tuple[torch.Tensor, Field | None]] = {}
-    state = {"last": Field(rf=(1, 1), jump=(1, 1), start=(0, 0), size=(height, width))}
+    state: dict[str, Field | None] = {"last": Field(rf=(1, 1), jump=(1, 1), start=(0, 0), size=(height, width))}
     fields[id(x)] = (x, state["last"])
 
     def field_of(t: torch.Tensor | None) -> Field | None:
@@ -255,8 +255,8 @@ def inspect(model: nn.Module, input_shape: tuple = (1, 1, 28, 28), device: torch
     outs = _tensors(out)
     head = field_of(outs[0]) if outs else state["last"]
     # FLOPs of convolutions and matrix products are 2 per multiply-accumulate.
-    counted = counter.get_total_flops() // (2 * batch) if batch >= 1 else None
-    return Anatomy(rows=rows, input_size=(height, width), head=head, counted_macs=counted)
+    macs = counter.get_total_flops() // (2 * batch) if batch >= 1 else None
+    return Anatomy(rows=rows, input_size=(height, width), head=head, counted_macs=macs)
 
 
 def layers(model: nn.Module, input_shape: tuple = (1, 1, 28, 28), device: torch.device | str = "cpu") -> list[LayerRow]:
@@ -321,7 +321,7 @@ def _node_field(node, inputs: list[Field | None], value: torch.Tensor, source: t
     return _fit(field, value)
 
 
-def inspect_program(program: nn.Module, input_shape: tuple = (1, 1, 28, 28)) -> Anatomy:
+def inspect_program(program: torch.fx.GraphModule, input_shape: tuple = (1, 1, 28, 28)) -> Anatomy:
     """The layer table of a traced evaluation program (a GraphModule from torch.export): one
     row per module the graph's nodes came from, in the order the graph meets them."""
     graph_module = program

@@ -31,8 +31,11 @@ def load_builder(file: str, name: str):
     package = types.ModuleType("models")
     package.__path__ = [str(Path(file).parent)]
     sys.modules["models"] = package
-    sys.modules["models.registry"] = package.registry = registry  # what `from models.registry import ...` gets
+    package.__dict__["registry"] = registry
+    sys.modules["models.registry"] = registry  # what `from models.registry import ...` gets
     spec = importlib.util.spec_from_file_location(f"models.{Path(file).stem}", file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{Path(file).name} cannot be imported: Python has no loader for it")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

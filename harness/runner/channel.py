@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import torch
 
@@ -18,7 +18,7 @@ class ChannelError(RuntimeError):
     """The other side closed the wire, or sent something that is not a message."""
 
 
-def send(stream: BinaryIO, kind: str, **payload) -> None:
+def send(stream: IO[bytes], kind: str, **payload) -> None:
     buffer = io.BytesIO()
     torch.save({"kind": kind, **payload}, buffer)
     blob = buffer.getvalue()
@@ -27,7 +27,7 @@ def send(stream: BinaryIO, kind: str, **payload) -> None:
     stream.flush()
 
 
-def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     chunks, left = [], n
     while left:
         chunk = stream.read(left)
@@ -38,7 +38,7 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def receive(stream: BinaryIO) -> dict:
+def receive(stream: IO[bytes]) -> dict:
     (size,) = HEADER.unpack(_read_exactly(stream, HEADER.size))
     if size > MAX_MESSAGE:
         raise ChannelError(f"a message of {size:,} bytes exceeds the limit of {MAX_MESSAGE:,}")

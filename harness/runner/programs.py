@@ -204,9 +204,12 @@ class ProgramReport:
 
 
 def _deserialize(blob: bytes, state: dict, constants: dict) -> torch.export.ExportedProgram:
-    example = ((torch.zeros(EXAMPLE_SHAPE),), {})
+    example: tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]] = ((torch.zeros(EXAMPLE_SHAPE),), {})
     try:
-        return serde.deserialize(serde.SerializedArtifact(blob, state, constants, example))
+        # SerializedArtifact declares all four fields bytes, but deserialize_torch_artifact also
+        # takes them already loaded (a dict, a tuple), which is how the trainer holds them.
+        artifact = serde.SerializedArtifact(blob, state, constants, example)  # type: ignore[arg-type]
+        return serde.deserialize(artifact)
     except ProgramError:
         raise
     except Exception as e:
@@ -309,7 +312,10 @@ class Program(nn.Module):
     mode the evaluation graph, both reading the same weight tensors. Its parameters are what the
     optimizer steps and its `weights()` what the judge saves."""
 
-    def __init__(self, train_graph: nn.Module, eval_graph: nn.Module):
+    train_graph: torch.fx.GraphModule  # a submodule: its weights are the program's
+    eval_graph: torch.fx.GraphModule  # set past nn.Module's __setattr__, so not a submodule
+
+    def __init__(self, train_graph: torch.fx.GraphModule, eval_graph: torch.fx.GraphModule):
         super().__init__()
         self.train_graph = train_graph
         object.__setattr__(self, "eval_graph", eval_graph)  # not a submodule: it holds no weights of its own
@@ -332,7 +338,12 @@ class Program(nn.Module):
             prefix, _, leaf = name.rpartition(".")
             sub = self.eval_graph.get_submodule(prefix)
             if leaf in sub._parameters:
-                sub._parameters[leaf] = own[name]
+                param = own[name]
+                if not isinstance(param, nn.Parameter):  # _load checked both programs read the same parameters
+                    raise ProgramError(
+                        f"{name!r} is a parameter of the evaluation program, a buffer of the training one"
+                    )
+                sub._parameters[leaf] = param
             else:
                 sub._buffers[leaf] = own[name]
 
