@@ -73,3 +73,46 @@ def test_missing_failing_and_loosely_judged_records_are_named(tmp_path):
     assert found[1].startswith(f"{name} seed {seeds[1]}: fails the claim: ") and "90.00%" in found[1]
     if len(seeds) > 2:
         assert found[2].startswith(f"{name} seed {seeds[2]}: judged under looser rules than the claim (last_k 1")
+
+
+def _claiming_on(tmp_path: Path, devices: str) -> tuple[catalog.Entry, Path]:
+    """model4 and its CPU evidence copied, its claim naming `devices`, the records' file digest
+    moved to the edited file (as if remade from it)."""
+    entry, out = _copy(tmp_path, "model4")
+    path = Path(entry.file)
+    path.write_text(path.read_text().replace("last_k=3)", f"last_k=3, devices={devices})", 1))
+    edited = catalog.scan(path.parent)["model4"]
+    if edited.error is None:
+        digest = judging.provenance(edited)["file_sha256"]
+        for record in (out / "model4").glob("*.json"):
+            rec = json.loads(record.read_text())
+            if "provenance" in rec:
+                rec["provenance"]["file_sha256"] = digest
+                record.write_text(json.dumps(rec))
+    return edited, out
+
+
+def test_a_claim_is_on_the_cpu_unless_it_names_other_kinds():
+    assert ENTRIES["model4"].claim["devices"] == ("cpu",)
+    assert all(set(e.claim["devices"]) <= {"cpu", "cuda"} for e in ENTRIES.values() if e.claim)
+
+
+def test_each_claimed_kind_needs_its_own_evidence_made_on_that_kind(tmp_path):
+    entry, out = _claiming_on(tmp_path, '("cpu", "cuda")')
+    cuda = out / "model4" / "cuda"
+    found = evidence.problems(entry, out)
+    assert found == [f"model4 seed {s} on cuda: no record {cuda / judging.record_name('model4', s)}" for s in (0, 1, 2)]
+    line = evidence.message(entry, found)
+    assert line.endswith("remake with `python -m harness evidence model4 --device cuda`"), line
+    # CPU records copied into the CUDA folder are refused for what they are.
+    cuda.mkdir()
+    for record in (out / "model4").glob("*.json"):
+        shutil.copy(record, cuda)
+    found = evidence.problems(entry, out)
+    assert len(found) == 3 and all("made on cpu, not on cuda" in f for f in found), found
+
+
+@pytest.mark.parametrize("devices", ['("tpu",)', "()", '("cpu", "cpu")', '"cpu"'])
+def test_a_claim_names_known_device_kinds(tmp_path, devices):
+    entry, _ = _claiming_on(tmp_path, devices)
+    assert entry.error is not None and "claim devices" in entry.error, entry.error

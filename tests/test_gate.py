@@ -200,6 +200,11 @@ STAND_INS = {
     ),
     "long_recipe": ("recipe=dict(FAST, epochs=3), complies=True", "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))"),
     "raises": ("recipe=FAST, complies=True", 'RuntimeError("boom")'),
+    # claims CUDA only: judged here on the CPU, it is trained and scored but neither passes nor fails
+    "linear_cuda_only": (
+        'recipe=FAST, claim=dict(devices=("cuda",))',
+        "nn.Sequential(nn.Flatten(), nn.Linear(784, 10))",
+    ),
 }
 
 
@@ -265,13 +270,27 @@ def test_stand_ins_each_get_the_outcome_their_claim_and_rules_give(stand_in_run)
         "long_recipe": "FAIL",
         "raises": "FAIL",
         "broken": "FAIL",
+        "linear_cuda_only": "not claimed on cpu",
     }
-    done.outcomes.assert_outcomes(passed=1, failed=8, xfailed=1)
+    done.outcomes.assert_outcomes(passed=1, failed=8, xfailed=2)
     ok = results["linear_ok"]
     assert ok["verdict"]["passed"] and len(ok["result"]["epochs"]) == 1 and ok["result"]["limit_train"] is None
     assert ok["verdict"]["min_last_k"] >= 80
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"] == {"pass": 1, "FAIL": 7, "xfail": 1, "XPASS": 1, "not trained": 0}
+    assert summary["counts"] == {
+        "pass": 1,
+        "FAIL": 7,
+        "xfail": 1,
+        "XPASS": 1,
+        "not trained": 0,
+        "not claimed on cpu": 1,
+        "not claimed on cuda": 0,
+        "not claimed on mps": 0,
+    }
+    unclaimed_here = results["linear_cuda_only"]
+    assert unclaimed_here["verdict"]["passed"] and len(unclaimed_here["result"]["epochs"]) == 1  # numbers kept
+    line = _summary_line(done, "linear_cuda_only-seed0")
+    assert line.startswith("XFAIL ") and "not claimed on cpu (claimed on cuda)" in line, line
 
 
 @pytest.mark.parametrize(
@@ -436,7 +455,12 @@ def test_outcome_follows_claim_and_verdict():
         "xfail",
         "XPASS",
     ]
-    assert [gate_fails(x) for x in OUTCOMES] == [False, True, False, True, False]
+    assert [gate_fails(x) for x in OUTCOMES] == [False, True, False, True, False, False, False, False]
+    # A claim is a claim on the device kinds its evidence was made on.
+    assert outcome(True, False, kind="cuda", claimed=("cpu",)) == "not claimed on cuda"
+    assert outcome(True, True, kind="cpu", claimed=("cuda",)) == "not claimed on cpu"
+    assert outcome(True, False, kind="cuda", claimed=("cpu", "cuda")) == "FAIL"
+    assert outcome(False, True, kind="cuda", claimed=()) == "XPASS"  # no claim: as on any kind
 
 
 def test_run_row_shows_the_window_its_minimum_and_the_margin():

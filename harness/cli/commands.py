@@ -498,7 +498,14 @@ def cmd_evidence(args, command: str) -> int:
     base = runner_settings(args, device)
     # Runners share the cores: more threads than cores makes every one of them slower.
     settings = trial.Settings(base.isolation, base.device, threads=trial.threads_per_job(jobs))
-    out = evidence.folder(entry.name, args.evidence_dir)
+    out = evidence.folder(entry.name, args.evidence_dir, device.type)
+    if device.type not in entry.claim["devices"]:
+        print(
+            f"note: {entry.name} claims {', '.join(entry.claim['devices'])}, not {device.type}; this evidence "
+            f"is checked once devices= on its claim names {device.type}",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         check_writable(out)
     except OSError as e:

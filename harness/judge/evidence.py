@@ -1,11 +1,13 @@
-"""Evidence: a claiming candidate's committed records, one folder per candidate, checked
-against the candidate's file and recipe as they are now, under rules at least as strict as
-its claim. Reads files only; never trains."""
+"""Evidence: a claiming candidate's committed records, one folder per candidate and claimed
+device kind, checked against the candidate's file and recipe as they are now, under rules at
+least as strict as its claim, made on the kind they back. Reads files only; never trains."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import torch
 
 from harness.judge import catalog, judging
 from harness.judge.rules import Rules, apply_rules
@@ -13,12 +15,13 @@ from harness.records.schema import RunResult
 from harness.records.store import EVIDENCE_DIR
 
 
-def folder(name: str, evidence_dir: Path = EVIDENCE_DIR) -> Path:
-    return Path(evidence_dir) / name
+def folder(name: str, evidence_dir: Path = EVIDENCE_DIR, kind: str = "cpu") -> Path:
+    """results/evidence/NAME/ for the CPU, results/evidence/NAME/KIND/ for another kind."""
+    return Path(evidence_dir) / name if kind == "cpu" else Path(evidence_dir) / name / kind
 
 
-def remake_command(name: str) -> str:
-    return f"python -m harness evidence {name}"
+def remake_command(name: str, kind: str = "cpu") -> str:
+    return f"python -m harness evidence {name}" + ("" if kind == "cpu" else f" --device {kind}")
 
 
 def claim_rules(claim: dict) -> Rules:
@@ -50,39 +53,13 @@ def problems(entry: catalog.Entry, evidence_dir: Path = EVIDENCE_DIR) -> list[st
     needed = claim_rules(entry.claim)
     now = judging.provenance(entry)
     found = []
-    for seed in entry.claim["seeds"]:
-        path = folder(entry.name, evidence_dir) / judging.record_name(entry.name, seed)
-        where = f"{entry.name} seed {seed}"
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-            res = RunResult.from_dict(rec["result"])
-        except FileNotFoundError:
-            found.append(f"{where}: no record {path}")
-            continue
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            found.append(f"{where}: {path} cannot be read as a record ({type(e).__name__}: {e})")
-            continue
-        made = rec.get("provenance") or {}
-        if made.get("file_sha256") != now["file_sha256"]:
-            found.append(
-                f"{where}: stale, made from another version of {now['file']} "
-                f"(sha256 {str(made.get('file_sha256'))[:12]} there, {str(now['file_sha256'])[:12]} now)"
-            )
-            continue
-        if made.get("recipe_sha256") != now["recipe_sha256"]:
-            found.append(f"{where}: stale, made with another recipe")
-            continue
-        looser = _stricter_or_equal(rec.get("rules") or {}, needed)
-        if looser:
-            found.append(f"{where}: judged under looser rules than the claim ({', '.join(looser)})")
-            continue
-        if res.limit_train is not None or (rec.get("gate") or {}).get("smoke"):
-            found.append(f"{where}: a smoke run (limit_train={res.limit_train}), not evidence")
-            continue
-        planned = res.recipe.get("epochs") if isinstance(res.recipe, dict) else None
-        outcome = apply_rules(res, needed, epochs_planned=planned if isinstance(planned, int) else None)
-        if not outcome.passed:
-            found.append(f"{where}: fails the claim: {outcome.failures[0]}")
+    for kind in entry.claim.get("devices", ("cpu",)):
+        for seed in entry.claim["seeds"]:
+            where = f"{entry.name} seed {seed}" + ("" if kind == "cpu" else f" on {kind}")
+            path = folder(entry.name, evidence_dir, kind) / judging.record_name(entry.name, seed)
+            problem = _record_problem(path, kind, needed, now)
+            if problem is not None:
+                found.append(f"{where}: {problem}")
     return found
 
 
@@ -98,4 +75,46 @@ def message(entry: catalog.Entry, found: list[str]) -> str:
         f"{entry.name} seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}: {reason}"
         for reason, seeds in by_reason.items()
     ]
-    return f"{'; '.join(parts)}; remake with `{remake_command(entry.name)}`"
+    kinds = [k for k in (entry.claim or {}).get("devices", ("cpu",)) if any(_on(line, k) for line in found)]
+    remake = " and ".join(f"`{remake_command(entry.name, k)}`" for k in kinds or ["cpu"])
+    return f"{'; '.join(parts)}; remake with {remake}"
+
+
+def _on(line: str, kind: str) -> bool:
+    head = line.partition(": ")[0]
+    return head.endswith(f" on {kind}") if kind != "cpu" else " on " not in head
+
+
+def _record_problem(path: Path, kind: str, needed: Rules, now: dict) -> str | None:
+    """Why the record at `path` does not back the claim on `kind`, or None when it does."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        res = RunResult.from_dict(rec["result"])
+    except FileNotFoundError:
+        return f"no record {path}"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{path} cannot be read as a record ({type(e).__name__}: {e})"
+    made = rec.get("provenance") or {}
+    if made.get("file_sha256") != now["file_sha256"]:
+        return (
+            f"stale, made from another version of {now['file']} "
+            f"(sha256 {str(made.get('file_sha256'))[:12]} there, {str(now['file_sha256'])[:12]} now)"
+        )
+    if made.get("recipe_sha256") != now["recipe_sha256"]:
+        return "stale, made with another recipe"
+    try:
+        made_on = torch.device(res.device).type
+    except (RuntimeError, TypeError):
+        made_on = str(res.device)
+    if made_on != kind:
+        return f"made on {res.device}, not on {kind}: a claim on {kind} needs evidence made on {kind}"
+    looser = _stricter_or_equal(rec.get("rules") or {}, needed)
+    if looser:
+        return f"judged under looser rules than the claim ({', '.join(looser)})"
+    if res.limit_train is not None or (rec.get("gate") or {}).get("smoke"):
+        return f"a smoke run (limit_train={res.limit_train}), not evidence"
+    planned = res.recipe.get("epochs") if isinstance(res.recipe, dict) else None
+    outcome = apply_rules(res, needed, epochs_planned=planned if isinstance(planned, int) else None)
+    if not outcome.passed:
+        return f"fails the claim: {outcome.failures[0]}"
+    return None

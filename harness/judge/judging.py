@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from harness import __version__
 from harness.engine import data as mnist_data
 from harness.engine import loop
@@ -186,7 +188,9 @@ def _record(
     test_id: str,
     outcome: str | None = None,
 ) -> dict:
-    label = outcome or rules_outcome(entry.complies, verdict.passed)
+    claimed = entry.claim["devices"] if entry.claim else ()
+    kind = torch.device(s.settings.device).type
+    label = outcome or rules_outcome(entry.complies, verdict.passed, kind=kind, claimed=claimed)
     rec = store.run_record(result, verdict=verdict, rules=s.rules, command=s.command)
     rec["provenance"] = provenance(entry)
     rec["gate"] = {

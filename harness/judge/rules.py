@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,12 +179,17 @@ def apply_rules(result: RunResult, rules: Rules, epochs_planned: int | None = No
     return v
 
 
-OUTCOMES = ("pass", "FAIL", "xfail", "XPASS", "not trained")
+NOT_CLAIMED = "not claimed on "  # + the device kind: a claimed candidate judged on a kind it does not claim
+OUTCOMES = ("pass", "FAIL", "xfail", "XPASS", "not trained", *(NOT_CLAIMED + k for k in ("cpu", "cuda", "mps")))
 
 
-def outcome(complies: bool, passed: bool) -> str:
+def outcome(complies: bool, passed: bool, *, kind: str = "cpu", claimed: Sequence[str] = ("cpu",)) -> str:
     """What the claim and the verdict make of a run: a claimed pass that fails is FAIL, an
-    unclaimed one that passes is XPASS (the claim is out of date); both fail the gate."""
+    unclaimed one that passes is XPASS (the claim is out of date); both fail the gate. A
+    claim holds on the device kinds its evidence was made on: judged on another `kind`, a
+    claimed candidate's run is "not claimed on KIND", its numbers kept, the gate unmoved."""
+    if complies and kind not in claimed:
+        return NOT_CLAIMED + kind
     if complies:
         return "pass" if passed else "FAIL"
     return "XPASS" if passed else "xfail"

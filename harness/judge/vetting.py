@@ -130,7 +130,8 @@ class Declaration:
         return self.claim is not None
 
 
-CLAIM_DEFAULTS = {"seeds": (0,), "last_k": 3}  # what `claim=dict()` or `complies=True` means
+DEVICE_KINDS = ("cpu", "cuda")  # what a claim can name: its evidence was made on that kind of device
+CLAIM_DEFAULTS = {"seeds": (0,), "last_k": 3, "devices": ("cpu",)}  # what `claim=dict()` or `complies=True` means
 
 
 # ---------------------------------------------------------------- literal data
@@ -305,9 +306,9 @@ def _claim(kwargs: dict) -> tuple[dict | None, str | None]:
         return dict(CLAIM_DEFAULTS), f"claim= must be dict(seeds=(...), last_k=K) or absent, not {claim!r}"
     unknown = sorted(set(claim) - set(CLAIM_DEFAULTS))
     full = {**CLAIM_DEFAULTS, **claim}
-    seeds, last_k = full["seeds"], full["last_k"]
+    seeds, last_k, devices = full["seeds"], full["last_k"], full["devices"]
     if unknown:
-        return dict(CLAIM_DEFAULTS), f"claim has no field {', '.join(unknown)} (it takes seeds= and last_k=)"
+        return dict(CLAIM_DEFAULTS), f"claim has no field {', '.join(unknown)} (it takes seeds=, last_k= and devices=)"
     if not (
         isinstance(seeds, (tuple, list))
         and seeds
@@ -317,7 +318,17 @@ def _claim(kwargs: dict) -> tuple[dict | None, str | None]:
         return dict(CLAIM_DEFAULTS), f"claim seeds = {seeds!r} must be distinct non-negative integers, e.g. (0, 1, 2)"
     if not (isinstance(last_k, int) and not isinstance(last_k, bool) and 1 <= last_k <= 15):
         return dict(CLAIM_DEFAULTS), f"claim last_k = {last_k!r} must be an integer from 1 to 15"
-    return {"seeds": tuple(seeds), "last_k": last_k}, None
+    if not (
+        isinstance(devices, (tuple, list))
+        and devices
+        and len(set(devices)) == len(devices)
+        and all(d in DEVICE_KINDS for d in devices)
+    ):
+        return dict(CLAIM_DEFAULTS), (
+            f"claim devices = {devices!r} must name the device kinds its evidence was made on, "
+            f'distinct, from {DEVICE_KINDS}, e.g. ("cpu",)'
+        )
+    return {"seeds": tuple(seeds), "last_k": last_k, "devices": tuple(devices)}, None
 
 
 def _declarations(tree: ast.Module, file: str) -> tuple[list[Declaration], list[str]]:

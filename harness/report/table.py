@@ -182,8 +182,9 @@ def outcome_line(records: list[dict]) -> str:
     return (
         "Outcome: " + ", ".join(f"{n} {label}" for label, n in tally.items() if n) + ". "
         "`pass`: claimed and met; `xfail`: not claimed and not met; `not trained`: no claim, "
-        "checked but not trained; `FAIL` and `XPASS` fail the gate (a broken claim, or a claim "
-        "to update)."
+        "checked but not trained; `not claimed on KIND`: claimed on other device kinds only, "
+        "scored here and kept, neither passing nor failing; `FAIL` and `XPASS` fail the gate "
+        "(a broken claim, or a claim to update)."
     )
 
 
