@@ -75,6 +75,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 def _shared() -> dict:
     """The arguments several commands take, written once."""
     return {
+        "device": dict(default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"),
         "data_dir": dict(
             type=Path,
             default=None,
@@ -145,7 +146,7 @@ def _add_judge(sub, shared: dict) -> None:
         metavar="DIR",
         help="the scratch folder for the candidates and records (default: a new temporary folder)",
     )
-    jd.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    jd.add_argument("--device", **shared["device"])
     jd.add_argument("--data-dir", **shared["data_dir"])
     jd.add_argument("--isolation", **shared["isolation"])
     jd.add_argument(
@@ -180,7 +181,7 @@ def _add_train(sub, shared: dict) -> None:
         "--seed", type=_seed, default=0, help="seeds the weights, the shuffling and the augmentation (default: 0)"
     )
     t.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    t.add_argument("--device", **shared["device"])
     t.add_argument("--data-dir", **shared["data_dir"])
     t.add_argument(
         "--limit-train",
@@ -230,7 +231,7 @@ def _add_eval(sub, shared: dict) -> None:
         metavar="PATH",
         help="a state dict, as `train` saves beside its record (NAME-seedN.pt)",
     )
-    e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    e.add_argument("--device", **shared["device"])
     e.add_argument("--data-dir", **shared["data_dir"])
     e.add_argument("--isolation", **shared["isolation"])
     e.add_argument("--models-dir", **shared["models_dir"])
@@ -241,7 +242,7 @@ def _add_evidence(sub, shared: dict) -> None:
     ev = sub.add_parser(
         "evidence",
         help="remake a claiming candidate's evidence: its claimed seeds over its "
-        "claimed window, into results/evidence/NAME/",
+        "claimed window, into results/evidence/NAME/ (NAME/cuda/ with --device cuda)",
     )
     ev.add_argument("name", help="a candidate that makes a claim (see `list`)")
     ev.add_argument(
@@ -251,7 +252,7 @@ def _add_evidence(sub, shared: dict) -> None:
         metavar="N",
         help="seeds trained at once, each in its own runner with cores/N threads (default: 2)",
     )
-    ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    ev.add_argument("--device", **shared["device"])
     ev.add_argument(
         "--evidence-dir",
         type=Path,
