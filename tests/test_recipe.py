@@ -77,6 +77,7 @@ def test_canonical_form_is_plain_data_that_round_trips():
         "clip_grad_norm": None,
         "label_smoothing": 0.05,
         "ema": 0.999,
+        "bn_recalibration": 0,
         "mean": 0.1307,
         "std": 0.3081,
         "augment": [{"name": "ContinuousAffine", "degrees": [-8.0, 8.0], "translate": 0.08, "scale": [0.92, 1.08]}],
@@ -175,7 +176,7 @@ def test_every_problem_is_reported_at_once():
     # takes come from torch's signatures, which grow between releases, so only their start is fixed.
     expected = [
         "unknown recipe field 'warmup' (known fields: epochs, batch_size, optimizer, schedule, clip_grad_norm, "
-        "label_smoothing, ema, mean, std, augment)",
+        "label_smoothing, ema, bn_recalibration, mean, std, augment)",
         "recipe field 'optimizer.momentum' = 0.9 is not an argument of torch.optim.Adam (Adam takes lr, betas, eps, ",
         "recipe field 'schedule.gama' = 0.5 is not an argument of torch.optim.lr_scheduler.StepLR; did you mean "
         "'gamma'? (StepLR takes step_size, gamma, interval)",

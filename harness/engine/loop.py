@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from harness.engine import steppers
+from harness.engine import statistics, steppers
 from harness.engine.checks import count_parameters
 from harness.engine.data import MNIST
 from harness.engine.recipe import Recipe
@@ -218,6 +218,7 @@ class DeviceData:
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
+    clean_x: torch.Tensor | None  # the unwarped training images BatchNorm is recalibrated on, if asked
     n_test: int
     scorer: Scorer
     layout: torch.memory_format
@@ -248,7 +249,10 @@ def place(
         def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int]:
             return score(outputs, test_y)
 
-    return DeviceData(train_x, train_y, test_x, len(data.test_images), scorer, layout)
+    clean_x = None
+    if r.bn_recalibration:
+        clean_x = normalise(train_x[: r.bn_recalibration], r).contiguous(memory_format=layout)
+    return DeviceData(train_x, train_y, test_x, clean_x, len(data.test_images), scorer, layout)
 
 
 def set_up(
@@ -484,6 +488,8 @@ def run_epochs(
             result.status, result.error = "diverged", error
             return
         at.in_test = True
+        if data.clean_x is not None:
+            statistics.recalibrate(state.scored, data.clean_x, EVAL_BATCH)
         test_loss, correct = data.scorer(epoch, predict(state.scored, data.test_x))
         synchronize(device)
         row = EpochRow(

@@ -141,6 +141,9 @@ class Recipe:
     clip_grad_norm: float | None = None  # clip_grad_norm_ to this total norm after backward; None: off
     label_smoothing: float = 0.0  # cross-entropy smoothing
     ema: float = 0.0  # if > 0: score an exponential moving average of the weights, this decay per step
+    # if > 0: before each test pass, the scored weights' BatchNorm running statistics are recomputed
+    # over the first N training images, unwarped (harness.engine.statistics); 0: off
+    bn_recalibration: int = 0
     mean: float = 0.1307  # normalisation of the [0, 1] image, after augmentation; (0.1307,) is accepted
     std: float = 0.3081
     augment: Pipeline = Pipeline()  # [dict(name="RandomRotation", degrees=7.0), ...]: see harness.engine.augmentations
@@ -194,6 +197,7 @@ class Recipe:
             "clip_grad_norm": self.clip_grad_norm,
             "label_smoothing": self.label_smoothing,
             "ema": self.ema,
+            "bn_recalibration": self.bn_recalibration,
             "mean": self.mean,
             "std": self.std,
             "augment": self.augment.to_spec(),
@@ -228,6 +232,12 @@ def _field_problems(r: Recipe, skip: set[str], given: dict) -> list[str]:
         ),
         ("label_smoothing", lambda v: is_number(v) and 0 <= v < 1, "must lie in [0, 1)"),
         ("ema", lambda v: is_number(v) and 0 <= v < 1, "must lie in [0, 1): 0 is off, 0.999 averages ~1,000 steps"),
+        (
+            "bn_recalibration",
+            lambda v: _integer(v) and 0 <= v <= MAX_BATCH,
+            f"must be an integer from 0 (off) to {MAX_BATCH:,}: the training images that BatchNorm's "
+            f"statistics are recomputed over before each test pass",
+        ),
         ("mean", is_number, "must be a finite number, or a 1-tuple of one (the images have one channel)"),
         (
             "std",
