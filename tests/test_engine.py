@@ -146,16 +146,17 @@ def test_different_seeds_give_different_numbers():
 
 
 @pytest.mark.parametrize(
-    "ema, schedule",
+    "ema, schedule, recalibrate",
     [
-        (0.0, dict(name="OneCycleLR")),
-        (0.9, dict(name="OneCycleLR")),
-        (0.0, dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor="train_loss")),
+        (0.0, dict(name="OneCycleLR"), 0),
+        (0.9, dict(name="OneCycleLR"), 0),
+        (0.9, dict(name="OneCycleLR"), 200),  # recalibrated statistics are in the checkpoint too
+        (0.0, dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor="train_loss"), 0),
     ],
-    ids=["plain", "ema", "plateau"],
+    ids=["plain", "ema", "ema-recalibrated", "plateau"],
 )
-def test_resume_after_epoch_one_gives_the_uninterrupted_numbers(ema, schedule):
-    recipe = AUGMENTED.replace(epochs=3, optimizer=SGD, schedule=schedule, ema=ema)
+def test_resume_after_epoch_one_gives_the_uninterrupted_numbers(ema, schedule, recalibrate):
+    recipe = AUGMENTED.replace(epochs=3, optimizer=SGD, schedule=schedule, ema=ema, bn_recalibration=recalibrate)
     states = []
 
     def keep(state):  # a deep copy, as if written to disk: the live tensors move on

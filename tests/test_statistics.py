@@ -1,12 +1,11 @@
 """BatchNorm recalibration (the recipe's `bn_recalibration`) against its reference,
 torch.optim.swa_utils.update_bn: the same statistics on a module and on its traced program;
 nothing else changes (counters, momentum, mode, the random generator, the graph); training is
-untouched; a resumed run gives the uninterrupted numbers; bad values are named."""
+untouched; bad values are named. Resuming a recalibrated run is in tests/test_engine.py."""
 
 from __future__ import annotations
 
 import copy
-import io
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ from harness.engine import loop
 from harness.engine.recipe import Recipe, RecipeError
 from harness.engine.statistics import recalibrate
 from harness.runner import programs
-from tests.test_engine import AUGMENTED, SGD, fake_mnist, numbers, run, small_net
+from tests.test_engine import AUGMENTED, fake_mnist, run, small_net
 
 
 @pytest.fixture(autouse=True)
@@ -140,21 +139,6 @@ def test_the_returned_weights_hold_the_recalibrated_statistics():
     mnist = fake_mnist()
     _, correct = loop.evaluate(model, loop.normalise(mnist.test_images, recipe), mnist.test_labels)
     assert correct == result.epochs[-1].test_correct
-
-
-def test_resume_gives_the_uninterrupted_numbers():
-    recipe = AUGMENTED.replace(epochs=3, optimizer=SGD, ema=0.9, bn_recalibration=200)
-    states = []
-
-    def keep(state):
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        buf.seek(0)
-        states.append(torch.load(buf, weights_only=False))
-
-    whole = run(recipe=recipe, seed=2, checkpoint=keep)
-    resumed = run(recipe=recipe, seed=2, resume=copy.deepcopy(states[0]))
-    assert numbers(resumed) == numbers(whole)
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, 60_001, "all", True])

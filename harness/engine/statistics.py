@@ -20,9 +20,10 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-# The training-mode batch-norm ops (input, weight, bias, running_mean, running_var, training,
-# momentum, eps, ...): all three put `training` at 5 and the momentum at 6.
-_TRAINING_OPS = (
+# ATen's batch-norm ops that can update running statistics (input, weight, bias, running_mean,
+# running_var, training, momentum, eps, ...): all put `training` at 5 and the momentum at 6.
+# runner.programs reads the same list to tell which buffers are statistics.
+TRAINING_BATCH_NORM_OPS = (
     torch.ops.aten.batch_norm.default,
     torch.ops.aten._native_batch_norm_legit.default,
     torch.ops.aten.native_batch_norm.default,
@@ -36,7 +37,7 @@ def _graph_sites(gm: torch.fx.GraphModule, undo: contextlib.ExitStack) -> list[t
     that after a forward pass they hold that batch's statistics (put back on `undo`)."""
     sites, changed = [], []
     for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target not in _TRAINING_OPS or node.args[_TRAINING] is not True:
+        if node.op != "call_function" or node.target not in TRAINING_BATCH_NORM_OPS or node.args[_TRAINING] is not True:
             continue
         mean, var = node.args[3], node.args[4]
         if not all(isinstance(a, torch.fx.Node) and a.op == "get_attr" for a in (mean, var)):

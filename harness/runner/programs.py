@@ -19,6 +19,8 @@ from torch._export.serde import serialize as serde
 from torch.export import Dim
 from torch.utils import _pytree as pytree
 
+from harness.engine.statistics import TRAINING_BATCH_NORM_OPS
+
 EXAMPLE_SHAPE = (2, 1, 28, 28)  # the traced example; the batch dimension stays symbolic
 MODES = ("train", "eval")
 MAX_LITERALS = 4096  # numbers written into a graph's arguments; weights belong in tensors
@@ -239,11 +241,8 @@ def _parameters(blob: bytes, state: dict) -> dict:
 
 def _is_batch_norm(node) -> bool:
     return node.op == "call_function" and node.target in (
-        torch.ops.aten.batch_norm.default,
-        torch.ops.aten._native_batch_norm_legit.default,
+        *TRAINING_BATCH_NORM_OPS,
         torch.ops.aten._native_batch_norm_legit_no_training.default,
-        torch.ops.aten.cudnn_batch_norm.default,
-        torch.ops.aten.native_batch_norm.default,
     )
 
 
