@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One GPU session, prepared on the CPU and sent as one command: the CUDA tests, the speed table
-# (course pipeline, eager engine, captured engine, the gate), the gate on
+# (course pipeline, eager engine, captured, compiled, compiled and captured, the gate), the gate on
 # CUDA for model1-model5, a search sweep, then the public solutions; each part with its own time
 # limit, so a part that fails or runs long leaves the others' results. Writes under $OUT.
 #
 #   OUT=/tmp/gpu MNIST8K_DATA_DIR=$PWD/.data bash benchmarks/gpu_session.sh
+#   PARTS="tests bench" ...    # only the CUDA tests and the speed table (about 6 minutes)
 set -u
 OUT="${OUT:-/tmp/gpu-session}"
 mkdir -p "$OUT"
@@ -18,9 +19,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT
 "$py" -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "python", sys.version.split()[0])' | tee -a "$OUT/gpu.txt"
 
 want() { [[ " ${PARTS:-tests bench gate sweep public} " == *" $1 "* ]]; }
-want tests && part tests "${TESTS_S:-90}" "$py" -m pytest -q -p no:cacheprovider tests/test_graphs.py -m "not compliance" -k "${TESTS_K:-cuda}"
-want bench && part bench "${BENCH_S:-150}" "$py" benchmarks/pipeline.py --device cuda --in-process --eager \
-  --out "$OUT/bench"
+want tests && part tests "${TESTS_S:-180}" "$py" -m pytest -q -p no:cacheprovider tests/test_graphs.py -m "not compliance" -k "${TESTS_K:-cuda}"
+want bench && part bench "${BENCH_S:-330}" "$py" benchmarks/pipeline.py --device cuda --in-process --eager \
+  --compiled --out "$OUT/bench"
 want gate && part gate 100 "$py" -m pytest -p no:cacheprovider -m compliance --device cuda -n 5 --unclaimed=train \
   --candidates='model*' --results-dir="$OUT/gate"
 want sweep && part sweep "${SWEEP_S:-200}" "$py" experiments/sweep.py --device cuda --workers "${SWEEP_WORKERS:-4}" \

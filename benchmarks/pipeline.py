@@ -6,6 +6,7 @@ also the engine called beside the candidate, which prices the judge/runner split
   python benchmarks/pipeline.py --in-process --threads 1 --skip-course
   python benchmarks/pipeline.py --course-epochs 2 --candidates model3,model4 --device cuda
   python benchmarks/pipeline.py --device cuda --in-process --eager   # course, eager, captured, gate on a GPU
+  python benchmarks/pipeline.py --device cuda --skip-course --eager --in-process --compiled   # every lever
 
 The course and in-process parts import the candidate into their own process: run them on
 candidates you trust. The gate part runs it in the sandboxed runner, as the gate does.
@@ -37,7 +38,7 @@ from harness.judge import (
 from harness.records import store
 from harness.report import bench
 
-PARTS = ("course", "eager", "in-process", "gate")
+PARTS = ("course", "eager", "in-process", "compiled", "compiled-captured", "gate")
 
 
 def run_part(args) -> dict:
@@ -63,14 +64,15 @@ def run_part(args) -> dict:
     if args.part == "gate":
         settings = trial.Settings(sandbox.choose("auto"), str(device), threads=torch.get_num_threads())
         out = bench.gate_pipeline(Path(entry.file), args.name, recipe, mnist, args.seed, settings)
-    elif args.part in ("in-process", "eager"):
+    elif args.part in ("in-process", "eager", "compiled", "compiled-captured"):
         out = bench.in_process_pipeline(
             load_builder(entry.file, args.name),
             recipe,
             mnist,
             args.seed,
             device,
-            cuda_graphs="off" if args.part == "eager" else "auto",
+            cuda_graphs="off" if args.part in ("eager", "compiled") else "auto",
+            compile=args.part.startswith("compiled"),
         )
     else:
         out = bench.course_pipeline(
@@ -119,6 +121,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="on CUDA, also time loop.train in this process with the eager loop (no CUDA graphs)",
     )
+    ap.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also time loop.train in this process with the step compiled by torch.compile, and on "
+        "CUDA compiled and captured (the compiling is reported as warm-up)",
+    )
     ap.add_argument("--out", default=str(ROOT / "results" / "bench"), help="folder for the JSON")
     ap.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
@@ -130,7 +138,15 @@ def main(argv=None) -> int:
     rows, report = [], {"machine": store.machine_info(), "runs": []}
     for name in [n.strip() for n in args.candidates.split(",") if n.strip()]:
         parts = {}
-        asked = {"course": not args.skip_course, "eager": args.eager, "in-process": args.in_process, "gate": True}
+        on_cuda = args.device.startswith("cuda")
+        asked = {
+            "course": not args.skip_course,
+            "eager": args.eager,
+            "in-process": args.in_process,
+            "compiled": args.compiled,
+            "compiled-captured": args.compiled and on_cuda,
+            "gate": True,
+        }
         wanted = [p for p in PARTS if asked[p]]
         for part in wanted:
             cmd = [

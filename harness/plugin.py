@@ -24,8 +24,9 @@ from harness.report import table
 
 SMOKE_ENV = "MNIST8K_SMOKE"  # "limit_train=N[,epochs=E]": for the plugin's own tests only
 RECORD_PROPERTY = "mnist8k_record"  # carries a test's record from an xdist worker to the controller
-NO_MATCH_ID = "no-candidate-matches"
-CUDA_GRAPHS = ("auto", "off", "on")  # the placeholder test left when --candidates matches nothing
+NO_MATCH_ID = "no-candidate-matches"  # the placeholder test left when --candidates matches nothing
+CUDA_GRAPHS = ("auto", "off", "on")
+COMPILE = ("off", "on")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RunConfig:
     results_dir: Path = store.default_results_dir()
     isolation: str = "auto"  # how runners start: sandbox, process, or auto (sandbox where it works)
     cuda_graphs: str = "auto"  # on CUDA: replay a captured step (auto falls back to eager, recorded)
+    compile: bool = False  # the training step compiled by torch.compile (falls back to eager, recorded)
     models_dir: Path = catalog.REPO_MODELS  # the candidates: models/ beside the ini file
     unclaimed: str = "check"  # candidates without a claim: "check" (no training) or "train"
     shard: shards.Shard | None = None  # run only this group of the candidate x seed tests
@@ -114,6 +116,15 @@ OPTIONS: list[tuple[str, Callable, object, str, str]] = [
         "on CUDA: auto (replay a captured training step; eager, with the reason "
         "recorded, where a step cannot be captured), off (always eager) or on (an error where it cannot)",
         "auto",
+    ),
+    (
+        "compile",
+        str,
+        "off",
+        "on: compile the training step with torch.compile (inductor; captured too on CUDA); "
+        "eager, with the reason recorded, where it cannot be compiled. Compiled numbers differ from "
+        "eager ones in the last bits; each record's execution names the path",
+        "off",
     ),
     (
         "unclaimed",
@@ -230,6 +241,8 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
         raise pytest.UsageError(
             f"{sources['cuda-graphs']} = {values['cuda-graphs']!r} must be one of {', '.join(CUDA_GRAPHS)}"
         )
+    if values["compile"] not in COMPILE:
+        raise pytest.UsageError(f"{sources['compile']} = {values['compile']!r} must be one of {', '.join(COMPILE)}")
     if values["isolation"] not in sandbox.ISOLATIONS:
         raise pytest.UsageError(
             f"{sources['isolation']} = {values['isolation']!r} must be one of {', '.join(sandbox.ISOLATIONS)}"
@@ -242,6 +255,7 @@ def _settings(config: pytest.Config) -> tuple[Rules, RunConfig]:
         results_dir=results_dir,
         isolation=values["isolation"],
         cuda_graphs=values["cuda-graphs"],
+        compile=values["compile"] == "on",
         unclaimed=values["unclaimed"],
         shard=values["shard"],
         models_dir=config.rootpath / (values["models-dir"] or Path("models")),
@@ -413,6 +427,7 @@ class Gate:
             str(self.device),
             threads=torch.get_num_threads(),
             cuda_graphs=self.run.cuda_graphs,
+            compile=self.run.compile,
             build_limit=self.run.build_limit,
             memory_limit=self.run.memory_limit,
         )

@@ -71,6 +71,8 @@ def test_help_lists_every_option_with_its_default_and_ini_key(pytester):
         ("--results-dir", "results/latest"),
         ("--data-dir", "$MNIST8K_DATA_DIR, else ~/.cache/mnist8k"),
         ("--isolation", "auto"),
+        ("--cuda-graphs", "auto"),
+        ("--compile", "off"),
         ("--unclaimed", "check"),
         ("--shard", "all"),
     ]:
@@ -122,6 +124,8 @@ def test_unknown_glob_selects_nothing_and_says_so(tmp_path):
         (["-o", "mnist8k_last_k=0"], "ini option mnist8k_last_k = 0 must lie in 1..max-epochs"),
         (["--shard=5/4"], "--shard = '5/4': '5/4': need 1 <= I <= N"),
         (["--unclaimed=maybe"], "--unclaimed = 'maybe' must be check or train"),
+        (["--compile=yes"], "--compile = 'yes' must be one of off, on"),
+        (["--cuda-graphs=always"], "--cuda-graphs = 'always' must be one of auto, off, on"),
     ],
 )
 def test_bad_settings_stop_the_session_with_the_reason(pytester, args, message):

@@ -206,6 +206,29 @@ def test_a_damaged_record_is_skipped_by_name_and_the_rest_reported(tmp_path, evi
     assert "model2 seed 0:" not in md and "model2 seed 1:" in md
 
 
+def test_runs_on_another_kind_of_device_are_judged_apart_from_the_cpu_runs(tmp_path, evidence):
+    # model2's seeds also run on CUDA, where seed 1 dips below the target: the CPU verdict is
+    # untouched and neither set of records is skipped as a second record of the same seed.
+    (evidence / "model2" / "cuda").mkdir(parents=True)
+    for seed, finals in enumerate(([99.44, 99.46, 99.45], [99.41, 99.38, 99.42])):
+        run = a_run("model2", seed, 7_900, finals)
+        run.device = "cuda:0"
+        save(evidence / "model2" / "cuda", run)
+    cfg = config(tmp_path, evidence)
+    done = document.build(cfg)
+    assert not [w for w in done.warnings if "second record" in w]
+    assert done.candidates == ["model1", "model2", "model2 on cuda", "model10"]
+    md = cfg.document.read_text()
+    cpu, cuda = md.split("## model2\n")[1].split("## model2 on cuda")
+    assert "- Seeds passed: 3/3" in cpu
+    assert "- Seeds passed: 1/2" in cuda.split("## model10")[0] and "99.38% < 99.40%" in cuda
+    assert "its Target is in the section model2" in cuda
+    assert table_row(md, "model2 on cuda")[3:5] == ["2", "worst seed 99.38"]
+    assert table_row(md, "model2")[3:5] == ["3", "worst seed 99.40"]
+    assert (cfg.plots_dir / "model2-cuda-curves.png").exists() and (cfg.plots_dir / "model2-curves.png").exists()
+    assert "<details><summary>model2 on cuda seed 1: 15 epochs" in md
+
+
 def test_cli_report_prints_warnings_and_files(tmp_path, evidence, capsys):
     (evidence / "broken.json").write_text("not json")
     out = tmp_path / "o" / "plots"

@@ -88,6 +88,7 @@ def runner_settings(args, device=None) -> trial.Settings:
         str(device or "cpu"),
         threads=torch.get_num_threads(),
         cuda_graphs=getattr(args, "cuda_graphs", "auto"),
+        compile=getattr(args, "compile", "off") == "on",
     )
 
 

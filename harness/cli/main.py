@@ -207,6 +207,13 @@ def _add_train(sub, shared: dict) -> None:
         help="on CUDA: replay a captured training step; auto falls back to the eager loop, "
         "with the reason in the record, where a step cannot be captured (default: auto)",
     )
+    t.add_argument(
+        "--compile",
+        choices=("off", "on"),
+        default="off",
+        help="on: compile the training step with torch.compile (inductor); eager, with the reason "
+        "in the record, where it cannot be compiled (default: off)",
+    )
     t.add_argument("--models-dir", **shared["models_dir"])
     t.set_defaults(run=cmd_train)
 

@@ -343,7 +343,8 @@ class TrainingState:
 
 
 class Stepper(Protocol):
-    """What the epoch loop needs of a way to run steps: EagerSteps or steppers.GraphSteps."""
+    """What the epoch loop needs of a way to run steps: EagerSteps, or steppers.GraphSteps (compiled,
+    captured or both)."""
 
     kind: str  # the record's execution["engine"]
     step: int  # the step under way, for the crash message
@@ -354,17 +355,27 @@ class Stepper(Protocol):
 
 
 def choose_stepper(
-    state: TrainingState, r: Recipe, data: DeviceData, device: torch.device, cuda_graphs: str, checkpoints: bool
+    state: TrainingState,
+    r: Recipe,
+    data: DeviceData,
+    device: torch.device,
+    cuda_graphs: str,
+    checkpoints: bool,
+    compile: bool = False,
 ) -> tuple[Stepper, str | None]:
-    """(stepper, why the eager loop runs where CUDA graphs were allowed, or None); see `train`
-    for cuda_graphs."""
+    """(stepper, why the eager loop runs where compiling or CUDA graphs were asked for, or None);
+    see `train` for cuda_graphs and compile."""
     model, opt, sched, ema = state.model, state.optimizer, state.schedule, state.ema
     fallback = None
-    if device.type == "cuda" and cuda_graphs != "off":
+    capture = device.type == "cuda" and cuda_graphs != "off"
+    if capture or compile:
         try:
-            if checkpoints:  # the captured optimizer's state is in its own tensors, not the checkpoint's
+            if checkpoints:  # the step's optimizer state is in its own tensors, not the checkpoint's
                 raise steppers.NotCapturable("checkpoints and resuming use the eager engine")
-            return steppers.GraphSteps(model, r, opt, sched, state.per_step, ema, data.n, device, state.aug_gen), None
+            stepper = steppers.GraphSteps(
+                model, r, opt, sched, state.per_step, ema, data.n, device, state.aug_gen, capture, compile
+            )
+            return stepper, None
         except steppers.NotCapturable as e:
             if cuda_graphs == "on":
                 raise
@@ -530,6 +541,7 @@ def train(
     checkpoint: Callable[[dict], None] | None = None,
     scorer: Scorer | None = None,
     cuda_graphs: str = "auto",
+    compile: bool = False,
 ) -> RunResult:
     """Train `model` (already built from `seed`) by `recipe`; evaluate after each epoch.
 
@@ -540,13 +552,17 @@ def train(
     cuda_graphs: on CUDA, "auto" replays a captured step (harness.engine.steppers) and falls back to the
     eager loop, with the reason in `result.execution`, where the step cannot be captured; "off"
     always runs eagerly; "on" raises steppers.NotCapturable instead of falling back.
+    compile: compile the step with torch.compile (on any device, captured too on CUDA); where it
+    cannot be compiled the eager loop runs, the reason in `result.execution`. Compiled numbers
+    differ from eager ones in the last bits (fused kernels sum in another order): the record's
+    execution["engine"] names the path that made them.
     """
     t_setup = time.perf_counter()
     device = torch.device(device)
     on_device, state = set_up(model, recipe, data, seed, device, limit_train, scorer)
     how = execution(device)
     checkpoints = resume is not None or checkpoint is not None
-    stepper, fallback = choose_stepper(state, recipe, on_device, device, cuda_graphs, checkpoints)
+    stepper, fallback = choose_stepper(state, recipe, on_device, device, cuda_graphs, checkpoints, compile)
     if fallback is not None:
         how["fallback"] = fallback
     how["engine"] = stepper.kind

@@ -1,11 +1,16 @@
-"""CUDA graphs: one training step (batch gather, forward, loss, backward, clipping, optimizer,
-weight average) captured once per batch shape and replayed, the schedule's values read from a
-device table. `GraphSteps` raises NotCapturable, with the reason, for what it cannot capture.
-The batch preparation and the loss here are the eager loop's too (harness.engine.loop)."""
+"""The harness's own training step (batch gather, forward, loss, backward, clipping, optimizer,
+weight average), the schedule's values read from a device table, run two ways that can be
+combined: compiled by torch.compile (inductor fuses the step's many small kernels), and captured
+once per batch shape as a CUDA graph and replayed (one launch per step). `GraphSteps` raises
+NotCapturable, with the reason, for what it cannot compile or capture. The batch preparation and
+the loss here are the eager loop's too (harness.engine.loop)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch
@@ -21,7 +26,7 @@ _CAPTURE_LOCK = threading.Lock()
 
 
 class NotCapturable(Exception):
-    """The step cannot be captured; the message is the reason, recorded with the eager run."""
+    """The step cannot be compiled or captured; the message is the reason, recorded with the eager run."""
 
 
 # ---------------------------------------------------------------- what both steppers compute
@@ -131,12 +136,13 @@ class _CapturedOptimizer:
 
 
 class GraphSteps:
-    """Runs one epoch at a time by replaying captured steps. The epoch's images are shuffled,
-    augmented (each image drawing its own parameters) and normalised in a few large calls
-    first; each step then gathers its batch inside the graph, so a step costs one replay.
-    capture=False runs the same step eagerly (how the CPU tests check its arithmetic)."""
-
-    kind = "cuda-graphs"
+    """Runs one epoch at a time, a step per batch. The epoch's images are shuffled, augmented
+    (each image drawing its own parameters) and normalised in a few large calls first; each step
+    then gathers its batch on the device, so a captured step costs one replay.
+    capture: replay CUDA graphs (CUDA only); without it the same step runs as called (how the
+    CPU tests check its arithmetic). compile: the forward with its loss, and the update after
+    backward, compiled by torch.compile; the first calls compile them, before the run starts.
+    `kind`, the record's engine: "compiled", "cuda-graphs", "compiled+cuda-graphs" or "stepwise"."""
 
     def __init__(
         self,
@@ -150,6 +156,7 @@ class GraphSteps:
         device: torch.device,
         aug_gen: torch.Generator,
         capture: bool = True,
+        compile: bool = False,
     ):
         self.model, self.r, self.opt, self.sched, self.per_step = model, r, opt, sched, per_step
         self.ema, self.aug_gen, self.device, self.n = ema, aug_gen, device, n
@@ -186,38 +193,54 @@ class GraphSteps:
         self.first = True
         self.step = 0
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        if capture:
-            self._capture()
+        self._forward_loss: Callable[..., tuple[torch.Tensor, torch.Tensor]] = functools.partial(
+            forward_loss, model, r=r
+        )
+        self._update: Callable[..., None] = self._update_as_called
+        if compile:
+            # Whole graphs or nothing: a graph break would leave a host round trip inside the step.
+            # Static shapes: the full batch and the last, partial one are two graphs of each.
+            self._forward_loss = torch.compile(self._forward_loss, fullgraph=True, dynamic=False)
+            self._update = torch.compile(self._update_as_called, fullgraph=True, dynamic=False)
+        if capture or compile:
+            self._warm_up(capture)
+        parts = (["compiled"] if compile else []) + (["cuda-graphs"] if self.graphs else [])
+        self.kind = "+".join(parts) or "stepwise"
 
     def _size(self, step: int) -> int:
         return min(self.r.batch_size, self.n - step * self.r.batch_size)
 
-    # The step itself, the same code captured or eager.
+    # The step itself, the same code captured or eager, compiled or not.
     def _step(self, size: int, first: bool) -> None:
         at = self.index * self.r.batch_size + self.offsets[size]
         x, y = self.xs.index_select(0, at), self.ys.index_select(0, at)
-        out, loss = forward_loss(self.model, x, y, self.r)
+        out, loss = self._forward_loss(x, y)
         loss.backward()
+        # Backward has just set the grads; one it did not reach stays None, and the foreach ops
+        # reject it as they always have.
+        grads = cast(list[torch.Tensor], [p.grad for p in self.params])
+        self._update(grads, loss.detach(), hits(out, y), first)
+
+    @torch.no_grad()
+    def _update_as_called(self, grads: list[torch.Tensor], loss: torch.Tensor, correct: torch.Tensor, first: bool):
+        """Everything after backward: clipping, the optimizer, the weight average, the step's
+        loss and hits written into this epoch's tables."""
         if self.r.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.params, self.r.clip_grad_norm, foreach=True)
-        with torch.no_grad():
-            # Backward has just set the grads; one it did not reach stays None, and the foreach ops
-            # reject it as they always have.
-            grads = cast(list[torch.Tensor], [p.grad for p in self.params])
-            self.optim.step(grads, self.hp_table.index_select(0, self.index).squeeze(0), first)
-            if self.ema is not None:
-                decay = float(self.r.ema)
-                if first:
-                    for a, m in self.ema_float + self.ema_other:
-                        a.copy_(m)
-                else:  # the arithmetic of torch's get_ema_multi_avg_fn
-                    torch._foreach_lerp_([a for a, _ in self.ema_float], [m for _, m in self.ema_float], 1 - decay)
-                    for a, m in self.ema_other:
-                        a.copy_(a * decay + m * (1 - decay))
-            here = self.positions == self.index
-            self.losses.copy_(torch.where(here, loss.detach(), self.losses))
-            self.corrects.copy_(torch.where(here, hits(out, y), self.corrects))
-            self.index += 1
+        self.optim.step(grads, self.hp_table.index_select(0, self.index).squeeze(0), first)
+        if self.ema is not None:
+            decay = float(self.r.ema)
+            if first:
+                for a, m in self.ema_float + self.ema_other:
+                    a.copy_(m)
+            else:  # the arithmetic of torch's get_ema_multi_avg_fn
+                torch._foreach_lerp_([a for a, _ in self.ema_float], [m for _, m in self.ema_float], 1 - decay)
+                for a, m in self.ema_other:
+                    a.copy_(a * decay + m * (1 - decay))
+        here = self.positions == self.index
+        self.losses.copy_(torch.where(here, loss, self.losses))
+        self.corrects.copy_(torch.where(here, correct, self.corrects))
+        self.index += 1
 
     def _tensors(self) -> list[torch.Tensor]:
         """Everything a warm-up step changes, to be put back before the real first step."""
@@ -233,34 +256,33 @@ class GraphSteps:
             ts += [*self.ema.module.parameters(), *self.ema.module.buffers()]
         return ts
 
-    def _capture(self) -> None:
-        if self.device.type != "cuda":
+    def _warm_up(self, capture: bool) -> None:
+        """A few steps on zero images, so that compiling (and cuDNN's set-up) happens before the
+        run, then the capture; everything the steps changed is put back afterwards."""
+        if capture and self.device.type != "cuda":
             raise NotCapturable(f"CUDA graphs need a CUDA device, not {self.device}")
         saved = [t.detach().clone() for t in self._tensors()]
         self.model.train()
+        doing = "capture" if capture else "compiling"
         try:
-            with _CAPTURE_LOCK:
-                side = torch.cuda.Stream(self.device)
-                side.wait_stream(torch.cuda.current_stream(self.device))
-                with torch.cuda.stream(side):
+            with _CAPTURE_LOCK if capture else contextlib.nullcontext():
+                side = torch.cuda.Stream(self.device) if capture else None
+                if side is not None:
+                    side.wait_stream(torch.cuda.current_stream(self.device))
+                with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
                     for size in self.sizes:
-                        for _ in range(WARMUP_STEPS):
-                            self.index.zero_()
-                            for p in self.params:
-                                p.grad = None
-                            self._step(size, first=False)
-                torch.cuda.current_stream(self.device).wait_stream(side)
-                for size in self.sizes:
-                    for p in self.params:
-                        p.grad = None  # so backward allocates the grads inside the graph's pool
-                    graph = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                        self._step(size, first=False)
-                    self.graphs[size] = graph
+                        # The first step's variant too (it starts the momentum and the average),
+                        # so nothing compiles once the run has started.
+                        for first in (True, *[False] * WARMUP_STEPS):
+                            self._reset_step()
+                            self._step(size, first=first)
+                if side is not None:
+                    torch.cuda.current_stream(self.device).wait_stream(side)
+                    self._capture()
         except Exception as e:
             self.graphs.clear()
             raise NotCapturable(
-                f"capture failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                f"{doing} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             ) from e
         finally:
             with torch.no_grad():
@@ -268,6 +290,19 @@ class GraphSteps:
                     t.copy_(s)
             for p in self.params:
                 p.grad = None
+
+    def _reset_step(self) -> None:
+        self.index.zero_()
+        for p in self.params:
+            p.grad = None  # a fresh backward, and in a capture allocated inside the graph's pool
+
+    def _capture(self) -> None:
+        for size in self.sizes:
+            self._reset_step()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self._step(size, first=False)
+            self.graphs[size] = graph
 
     # ------------------------------------------------------------ one epoch
 

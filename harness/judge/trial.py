@@ -77,6 +77,7 @@ class Settings:
     threads: int = 0  # torch threads in the child; 0: torch's default
     idle_limit: float = IDLE_LIMIT
     cuda_graphs: str = "auto"  # on CUDA: auto (capture, else eager with the reason), off, on
+    compile: bool = False  # the training step compiled by torch.compile (else eager, with the reason)
     build_limit: float = BUILD_LIMIT
     # RLIMIT_DATA, set by each child before it reads anything: unlike an address-space limit it
     # leaves the CUDA driver's reserved (never written) mappings alone. 0: no limit.
@@ -512,6 +513,7 @@ def train(
         checkpoints=checkpoint is not None,
         resume=resume,
         cuda_graphs=r.settings.cuda_graphs,
+        compile=r.settings.compile,
     )
     scoring.overhead["send_data"] = time.perf_counter() - t_send
     try:

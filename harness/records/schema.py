@@ -37,8 +37,9 @@ class RunResult:
     seconds: float = 0.0  # wall time of all epochs, set-up excluded
     setup_seconds: float = 0.0  # moving data to the device, building optimizer and schedule
     isolation: str = ""  # how the candidate's code ran: "sandbox", "process", "" (in this process)
-    # How the numbers were computed: engine ("eager" or "cuda-graphs", with the fallback reason
-    # where a step could not be captured), determinism, and on CUDA the card, the CUDA and cuDNN
+    # How the numbers were computed: engine ("eager", "cuda-graphs", "compiled" or
+    # "compiled+cuda-graphs", with the fallback reason where a step could not be captured or
+    # compiled), determinism, and on CUDA the card, the CUDA and cuDNN
     # releases and the float32 precision settings.
     execution: dict = field(default_factory=dict)
 

@@ -172,13 +172,13 @@ def _record_problem(rec) -> str | None:
 
 
 def load_records(folder: Path, *, nested: bool = False) -> tuple[list[dict], list[str]]:
-    """Every run record in `folder` (and, if `nested`, in its folders one level down, as
-    results/evidence/NAME/ holds them), by path, each with its "path"; each file that cannot
-    be used is skipped with one warning naming it and the reason."""
+    """Every run record in `folder` (and, if `nested`, in its folders one and two levels down,
+    as results/evidence/NAME/ and NAME/cuda/ hold them), by path, each with its "path"; each file
+    that cannot be used is skipped with one warning naming it and the reason."""
     records, warnings = [], []
     paths = sorted(Path(folder).glob("*.json"))
     if nested:
-        paths = sorted(paths + list(Path(folder).glob("*/*.json")))
+        paths = sorted(paths + list(Path(folder).glob("*/*.json")) + list(Path(folder).glob("*/*/*.json")))
     for path in paths:
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))

@@ -59,13 +59,20 @@ def _tensor_figures(pipeline: str, result, recipe: Recipe, data: MNIST, wall: fl
 
 
 def in_process_pipeline(
-    builder, recipe: Recipe, data: MNIST, seed: int, device: torch.device, cuda_graphs: str = "auto"
+    builder,
+    recipe: Recipe,
+    data: MNIST,
+    seed: int,
+    device: torch.device,
+    cuda_graphs: str = "auto",
+    compile: bool = False,
 ) -> dict:
     """The engine called in this process, the candidate's code beside it: the reference the
-    gate's runner path is measured against. On CUDA, cuda_graphs="off" times the eager loop."""
+    gate's runner path is measured against. On CUDA, cuda_graphs="off" times the eager loop;
+    compile=True the compiled step (its compiling is in warmup_seconds, not train_seconds)."""
     t0 = time.perf_counter()
     model = loop.build(builder, seed)
-    result = loop.train(model, recipe, data, seed, device, cuda_graphs=cuda_graphs)
+    result = loop.train(model, recipe, data, seed, device, cuda_graphs=cuda_graphs, compile=compile)
     how = result.execution.get("engine", "eager")
     out = _tensor_figures(
         f"engine.train in this process ({how})", result, recipe, data, time.perf_counter() - t0, device

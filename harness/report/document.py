@@ -101,7 +101,7 @@ def comparison_table(cands: list[CandidateRuns]) -> str:
         source = "public, rerun here" if c.name.startswith(PUBLIC_PREFIX) else "this repository"
         rows.append(
             [
-                c.name,
+                c.label,
                 source,
                 f"{c.params:,}",
                 str(len(c.runs)),
@@ -240,12 +240,12 @@ def _misclassified(
     run = next((r for r in cand.trained if r.path is not None and r.path.with_suffix(".pt").exists()), None)
     if run is None or run.path is None:
         report.warnings.append(
-            f"{cand.name}: no weights (.pt) beside any of its records; the misclassified-digits picture is skipped"
+            f"{cand.label}: no weights (.pt) beside any of its records; the misclassified-digits picture is skipped"
         )
         return None
     if predict is None or test_set is None:
         report.warnings.append(
-            f"{cand.name}: no predictor or test set given; the misclassified-digits picture is skipped"
+            f"{cand.label}: no predictor or test set given; the misclassified-digits picture is skipped"
         )
         return None
     weights = run.path.with_suffix(".pt")
@@ -256,16 +256,16 @@ def _misclassified(
         predicted = predict(cand.name, weights, normalise(data.test_images, recipe)).argmax(1)
         labels = data.held_test_labels()
     except (ValueError, RuntimeError, OSError, RecipeError) as e:  # RuntimeError: the model's own forward
-        report.warnings.append(f"{cand.name}: misclassified-digits picture skipped ({e})")
+        report.warnings.append(f"{cand.label}: misclassified-digits picture skipped ({e})")
         return None
     wrong = (predicted != labels).nonzero().flatten()
     shown = wrong[: cfg.max_misclassified]
     title = (
-        f"{cand.name} seed {run.seed}: {len(shown)} of {len(wrong):,} misclassified test digits "
+        f"{cand.label} seed {run.seed}: {len(shown)} of {len(wrong):,} misclassified test digits "
         f"(true \u2192 predicted), weights {weights.name}"
     )
     return plots.misclassified(
-        cfg.plots_dir / f"{cand.name}-misclassified.png",
+        cfg.plots_dir / f"{cand.slug}-misclassified.png",
         title,
         data.test_images[shown].numpy(),
         labels[shown].tolist(),
@@ -296,7 +296,7 @@ def public_section(public: list[CandidateRuns], cfg: ReportConfig, report: Repor
         )
         rows.append(
             [
-                cand.name,
+                cand.label,
                 claim.get("source", "?"),
                 f"{claim['params']:,}" if "params" in claim else "?",
                 f"{cand.params:,}",
@@ -396,7 +396,7 @@ def build(
     files = dict(model_files or {})
     for cand in (c for c in cands if not c.name.startswith(PUBLIC_PREFIX)):
         source = Path(files.get(cand.name) or REPO_ROOT / "models" / f"{cand.name}.py")
-        lines += _candidate_section(cand, cfg, pictures[cand.name], source, doc_dir, report)
+        lines += _candidate_section(cand, cfg, pictures[cand.label], source, doc_dir, report)
     lines += _search_section(cfg, report)
     write_text(cfg.document, "\n".join(lines).rstrip("\n") + "\n")
     report.written.append(Path(cfg.document))
@@ -416,7 +416,7 @@ def _gathered(cfg: ReportConfig) -> tuple[list[CandidateRuns], Report]:
             else ""
         )
         raise ValueError(f"no usable run record in {cfg.results_dir}{skipped}")
-    return cands, Report(warnings=warnings, candidates=[c.name for c in cands])
+    return cands, Report(warnings=warnings, candidates=[c.label for c in cands])
 
 
 class _OnceTestSet:
@@ -445,28 +445,28 @@ def _pictures(cands, cfg: ReportConfig, predict, test_set, report: Report):
     pictures: dict[str, list[tuple[str, Path]]] = {}
     points = []
     for cand in cands:
-        pictures[cand.name] = []
+        pictures[cand.label] = []
         if cand.trained:
             path = plots.curves(
-                cfg.plots_dir / f"{cand.name}-curves.png",
-                f"{cand.name}: {cand.params:,} parameters, {len(cand.trained)} "
+                cfg.plots_dir / f"{cand.slug}-curves.png",
+                f"{cand.label}: {cand.params:,} parameters, {len(cand.trained)} "
                 f"seed{'s' if len(cand.trained) != 1 else ''}",
                 _curves(cand),
                 rules.target_acc,
                 cand.last_k,
             )
             report.written.append(path)
-            pictures[cand.name].append(("accuracy and loss per epoch", path))
+            pictures[cand.label].append(("accuracy and loss per epoch", path))
             grid = _misclassified(cand, cfg, predict, test_set, report)
             if grid is not None:
                 report.written.append(grid)
-                pictures[cand.name].append(("misclassified test digits", grid))
+                pictures[cand.label].append(("misclassified test digits", grid))
         mins = cand.min_last_k()
         if mins:
             passed = cand.passed == len(cand.runs)
             points.append(
                 plots.Point(
-                    cand.name,
+                    cand.label,
                     cand.params,
                     min(mins),
                     statistics.fmean(mins),
@@ -518,20 +518,24 @@ def _head(cfg: ReportConfig, cands, command: str, scatter: Path | None, doc_dir:
 
 def _candidate_section(cand, cfg: ReportConfig, pictures, source: Path, doc_dir: Path, report: Report) -> list[str]:
     """Target, Result, pictures, Analysis, Training Logs and File Link: the course's write-up."""
-    notes, note_warnings = read_notes(Path(cfg.notes_dir) / f"{cand.name}.md")
+    notes, note_warnings = read_notes(Path(cfg.notes_dir) / f"{cand.slug}.md")
     report.warnings += note_warnings
-    lines = [f"## {cand.name}", "", "### Target", "", notes["target"], "", "### Result", ""]
+    if cand.kind != "cpu" and not (Path(cfg.notes_dir) / f"{cand.slug}.md").exists():
+        # Its own notes file is optional: the model and recipe are the CPU section's.
+        pointer = f"The runs of {cand.name} on {cand.kind}; its {{}} is in the section {cand.name}."
+        notes = {"target": pointer.format("Target"), "analysis": pointer.format("Analysis")}
+    lines = [f"## {cand.label}", "", "### Target", "", notes["target"], "", "### Result", ""]
     lines += result_lines(cand, cfg.rules) + [""]
     lines += [seed_table(cand), ""]
     failures = [f for r in cand.runs for f in r.verdict.failures]
     if failures:
         lines += ["Rules broken:", ""] + [f"- {f}" for f in failures] + [""]
     for caption, path in pictures:
-        lines += [f"![{cand.name}: {caption}]({_link(path, doc_dir)})", ""]
+        lines += [f"![{cand.label}: {caption}]({_link(path, doc_dir)})", ""]
     lines += ["### Analysis", "", notes["analysis"], "", "### Training Logs", ""]
     for r in cand.runs:
         lines += [
-            f"<details><summary>{cand.name} seed {r.seed}: {len(r.result.epochs)} epochs, {r.label}</summary>",
+            f"<details><summary>{cand.label} seed {r.seed}: {len(r.result.epochs)} epochs, {r.label}</summary>",
             "",
             "```text",
             training_log(r).rstrip("\n") or "(no epochs)",
@@ -545,7 +549,7 @@ def _candidate_section(cand, cfg: ReportConfig, pictures, source: Path, doc_dir:
         lines += [f"[{_link(source, REPO_ROOT)}]({_link(source, doc_dir)})", ""]
     else:
         lines += [f"(no source file: {source} does not exist)", ""]
-        report.warnings.append(f"{cand.name}: no source file at {source}")
+        report.warnings.append(f"{cand.label}: no source file at {source}")
     return lines
 
 

@@ -111,6 +111,7 @@ class Trainer:
                 checkpoint=checkpoint,
                 scorer=scorer,
                 cuda_graphs=order.get("cuda_graphs", "auto"),
+                compile=order.get("compile") is True,
             )
         except (channel.ChannelError, OSError):
             raise
