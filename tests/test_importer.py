@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.importer import Imported, identifier, import_source, parse_log, write
+from harness.cli.notebooks import ImportFailed, _published_window, import_to
 from harness.engine.recipe import Recipe
 from harness.judge.catalog import scan
 from harness.judge.vetting import VettingError, vet
@@ -284,6 +285,14 @@ def test_the_published_log_and_summary_are_read_from_the_outputs():
             "Test Accuracy: 98.00%\nTest Accuracy: 99.00%",
             [{"epoch": 1, "test_acc": 98.0}, {"epoch": 2, "test_acc": 99.0}],
         ),
+        (  # the first course template prints `({:.0f}%)`: the counts say the accuracy to the image
+            "EPOCH: 0\nTest set: Average loss: 0.0204, Accuracy: 9933/10000 (99%)",
+            [{"epoch": 1, "test_loss": 0.0204, "test_correct": 9933, "test_total": 10000, "test_acc": 99.33}],
+        ),
+        (  # counts and a percentage that disagree are not the same number: what was printed is kept
+            "Test set: Average loss: 0.0204, Accuracy: 9933/10000 (97.10%)",
+            [{"epoch": 1, "test_loss": 0.0204, "test_correct": 9933, "test_total": 10000, "test_acc": 97.1}],
+        ),
     ],
 )
 def test_the_common_test_log_lines_are_read(text, want):
@@ -435,3 +444,148 @@ def test_write_leaves_existing_files_alone(tmp_path):
 )
 def test_candidate_names_are_identifiers(text, want):
     assert identifier(text) == want and identifier(text).isidentifier()
+
+
+# A training cell in the course's style: one epoch loop over `loader`, scored on `scored`, its log saved.
+def _training_cell(cls: str, loader: str = "train_loader", scored: str = "test_loader", log: str = "") -> dict:
+    return GEN.code(
+        f"model = {cls}().to(device)\n"
+        "optimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+        "for epoch in range(1, 16):\n"
+        f"    train(model, device, {loader}, optimizer, epoch)\n"
+        f"    test(model, device, {scored})\n",
+        log,
+    )
+
+
+SMALL = """
+class Small(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.conv = nn.Conv2d(1, width, 3)
+        self.fc = nn.Linear(width * 26 * 26, 10)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(self.conv(x).flatten(1)), dim=1)
+"""
+
+
+@pytest.mark.parametrize(
+    "imports, says",
+    [
+        ("from model import Small", "`Small` is imported from `model`, which is not in the source (no model.py"),
+        ("from nets.tiny import *", "`Small` is defined nowhere in the source; it may come from `from nets.tiny"),
+    ],
+)
+def test_a_model_in_a_file_the_source_does_not_hold_is_named_in_the_error(imports, says, tmp_path):
+    # A Colab notebook that reads its model from Drive, imported without the folder: the error says which
+    # file is missing, so the author can give the folder instead.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + f"\n{imports}\ndevice = 'cuda'\n"),
+        _training_cell("Small"),
+    )
+    (tmp_path / "colab.ipynb").write_text(nb)
+    why: list[str] = []
+    assert import_source(tmp_path / "colab.ipynb", why_none=why) == []
+    assert any(says in w and w.startswith("not translated: cell 2, line 2:") for w in why), why
+    with pytest.raises(ImportFailed, match="no trained nn.Module found") as e:
+        import_to(tmp_path / "colab.ipynb", tmp_path / "out")
+    assert says in str(e.value)
+    # with the file beside it, the same notebook imports
+    (tmp_path / "model.py").write_text(GEN.IMPORTS + SMALL)
+    if "model" in imports.split()[1]:
+        assert [i.name for i in import_source(tmp_path / "colab.ipynb")] == ["colab_small"]
+
+
+def test_a_training_set_split_is_said_and_its_log_marked_as_validation(tmp_path):
+    # The course's 50k/10k split: the harness still trains on all 60,000 images (its rule), says so, and
+    # marks the published log as validation accuracy, which `judge` prints beside the published numbers.
+    accs = [98.0 + 0.1 * i for i in range(15)]
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            "from torch.utils.data import random_split\n"
+            "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+            "full = datasets.MNIST('../data', train=True, download=True, transform=tf)\n"
+            "train_part, val_part = random_split(full, [50000, 10000])\n"
+            "train_loader = torch.utils.data.DataLoader(train_part, batch_size=64, shuffle=True)\n"
+            "val_loader = torch.utils.data.DataLoader(val_part, batch_size=64)\n"
+        ),
+        _training_cell("Small", scored="val_loader", log=GEN.log(accs)),
+    )
+    (tmp_path / "split.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "split.ipynb")
+    assert any(
+        n.startswith("not translated: cell 2, line 4: `random_split(full, [50000, 10000])`")
+        and "the harness trains on all of them" in n
+        for n in got.notes
+    ), got.notes
+    assert any("the published log is validation accuracy on training images" in n for n in got.notes)
+    assert got.published["scored_on"] == "images held out of the training set, not the test set"
+    assert "on images held out of the training set" in _published_window(got.published, 3)
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 64 and recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
+
+
+def test_a_split_scored_on_the_test_set_is_no_validation_log(tmp_path):
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            "from torch.utils.data import Subset\n"
+            "full = datasets.MNIST('../data', train=True, transform=transforms.ToTensor())\n"
+            "train_loader = torch.utils.data.DataLoader(Subset(full, range(20000)), batch_size=32)\n"
+            "test_loader = torch.utils.data.DataLoader(datasets.MNIST('../data', train=False))\n"
+        ),
+        _training_cell("Small", log=GEN.log([99.0] * 15)),
+    )
+    (tmp_path / "subset.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "subset.ipynb")
+    assert any("`Subset(full, range(20000))`: the source trains on a part" in n for n in got.notes), got.notes
+    assert "scored_on" not in got.published and not any("validation accuracy" in n for n in got.notes)
+
+
+def test_a_model_chosen_by_a_command_line_option_is_its_default(tmp_path):
+    # `args = parser.parse_args()` at the top level: the if/elif on args.model takes the option's
+    # default, and says so, instead of silently the last branch.
+    script = (
+        GEN.IMPORTS
+        + GEN.TRAIN_TEST
+        + SMALL
+        + SMALL.replace("Small", "Wide")
+        + """
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model", default="small", choices=["small", "wide"])
+args = parser.parse_args()
+device = "cuda"
+if args.model == "small":
+    model = Small().to(device)
+elif args.model == "wide":
+    model = Wide().to(device)
+optimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)
+for epoch in range(1, 16):
+    train(model, device, None, optimizer, epoch)
+"""
+    )
+    (tmp_path / "train.py").write_text(script)
+    (got,) = import_source(tmp_path / "train.py")
+    assert got.name == "train_small"
+    assert any("`args.model` is a command-line option: its default `'small'` is taken" in n for n in got.notes)
+
+
+def test_different_parameter_counts_for_one_class_are_said(tmp_path):
+    # The class was edited after its first summary; the later summary, nearest the training, is published.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code("summary(Small().to(device), input_size=(1, 28, 28))", GEN.summary_table(7_760)),
+        GEN.code("model = Small().to(device)\nsummary(model, input_size=(1, 28, 28))", GEN.summary_table(8_052)),
+        _training_cell("Small", log=GEN.log([99.0] * 15)),
+    )
+    (tmp_path / "edited.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "edited.ipynb")
+    assert got.published["params"] == 8_052
+    assert any(
+        "different parameter counts for Small (7,760 in cell 2, 8,052 in cell 3)" in n and "8,052 (cell 3)" in n
+        for n in got.notes
+    ), got.notes

@@ -74,6 +74,7 @@ CANDIDATE_MODULES = {m.split(".")[0] for m in ALLOWED_MODULES if m != "__future_
 # Calls that return the model they are given: model.to(device), nn.DataParallel(model), ...
 PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "type", "requires_grad_"}
 PASS_THROUGH_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
+PARAMETER_METHODS = ("parameters", "named_parameters")
 
 
 @dataclass
@@ -341,6 +342,15 @@ def _name_of(node: ast.AST) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return ""
+
+
+def _receiver(optimizer: ast.Call) -> ast.AST | None:
+    """The model an optimizer's parameters come from: `model` in SGD(model.parameters(), ...)."""
+    params = _argument(optimizer, 0, "params")
+    for n in ast.walk(params) if params is not None else ():
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in PARAMETER_METHODS:
+            return n.func.value
+    return None
 
 
 def _argument(call: ast.Call, index: int | None, *names: str):
@@ -823,6 +833,8 @@ class SourceProgram:
             and not any(isinstance(e, ast.Starred) for e in node.elts)
         ):
             return self.follow(node.elts[i], c)
+        if isinstance(node, ast.Call) and self.kind(node, c) == "random_split":
+            return node, c  # `train, val = random_split(...)`: each part is known by the split it comes from
         return None
 
     def self_attr(self, sv: SelfVal, attr: str, ctx: Ctx):
@@ -912,6 +924,8 @@ class SourceProgram:
                 if r is None:
                     return None
                 node, c = r
+                if isinstance(node, ast.Call) and _name_of(node.func) == "parse_args":
+                    return ArgsVal(c.unit), c  # `args = parser.parse_args()`: its options' defaults
                 return self.follow(node, c, depth + 1) if isinstance(node, (ast.Name, ast.Attribute)) else (node, c)
             if isinstance(expr, ast.Attribute):
                 base = self.follow(expr.value, ctx, depth + 1)
@@ -1500,16 +1514,7 @@ class Analysis:
                             f"`{_short(call, 60)}` is in {func.name}(), which the source never calls: not used",
                         )
                     continue
-                params = _argument(call, 0, "params")
-                receiver = None
-                for n in ast.walk(params) if params is not None else ():
-                    if (
-                        isinstance(n, ast.Call)
-                        and isinstance(n.func, ast.Attribute)
-                        and n.func.attr in ("parameters", "named_parameters")
-                    ):
-                        receiver = n.func.value
-                        break
+                receiver = _receiver(call)
                 models = p.models_of(receiver, ctx) if receiver is not None else []
                 unique: list[tuple] = []
                 for m in models:  # a class reached along two paths is one model
@@ -1536,6 +1541,7 @@ class Analysis:
         """The candidates of the program: (model, session or None, notes). With fallback, a program
         that builds no optimizer still gives the classes it instantiates, or else defines."""
         session_notes: list[tuple] = []
+        self.session_notes = session_notes  # kept: when nothing is found, they say why
         self.p.sink = session_notes
         models = self._trained_models(self.sessions(), session_notes)
         if not models and fallback:
@@ -1595,14 +1601,47 @@ class Analysis:
                     f"cannot be traced to a class; {cls.name}, the one model class of {ctx.unit.rel}, is taken",
                 )
             ]
+        missing = self._missing_class(call, ctx)
         session_notes.append(
             (
                 "not translated",
                 ctx.unit.where(call.lineno),
-                f"`{_short(call, 70)}`: the model it trains cannot be traced to a class of the source",
+                f"`{_short(call, 70)}`: the model it trains cannot be traced to a class of the source"
+                + (f": {missing}" if missing else ""),
             )
         )
         return []
+
+    def _missing_class(self, optimizer: ast.Call, ctx: Ctx) -> str | None:
+        """Why the model class is not in the source, when an import of a file the source does not hold
+        explains it (`from model import Net` with no model.py beside a notebook, common when a Colab
+        notebook reads its helpers from Drive): said, so that the author can give the folder instead."""
+        p = self.p
+        receiver = _receiver(optimizer)
+        r = p.follow(receiver, ctx) if receiver is not None else None
+        while r is not None and isinstance(r[0], ast.Call) and isinstance(r[0].func, ast.Attribute):
+            if r[0].func.attr not in PASS_THROUGH_METHODS:
+                break
+            r = p.follow(r[0].func.value, r[1])  # model = Net().to(device): the call inside
+        if r is None or not isinstance(r[0], ast.Call):
+            return None
+        call, c = r
+        cls = _name_of(call.func)
+        f = p.follow(call.func, c)
+        if f is not None and isinstance(f[0], External):
+            module = f[0].path.rpartition(".")[0]
+            top = module.split(".")[0]
+            if module and top not in EXTERNAL and top not in sys.stdlib_module_names:
+                file = module.replace(".", "/") + ".py"
+                return f"`{cls}` is imported from `{module}`, which is not in the source (no {file} beside it)"
+            return None
+        if f is None and cls:
+            stars = [s for s in c.unit.bindings.get("*", []) if p.module(s[2][0], c.unit, s[2][1]) is None]
+            local = [s for s in stars if s[2][0].split(".")[0] not in EXTERNAL]
+            if local:
+                mods = ", ".join(f"`from {s[2][0]} import *` ({c.unit.where(s[0])})" for s in local)
+                return f"`{cls}` is defined nowhere in the source; it may come from {mods}, a module not in the source"
+        return None
 
     def _untrained_models(self) -> dict:
         """{(class, args text): (model, None, notes)} when no optimizer is built: the classes the source
@@ -1649,6 +1688,8 @@ class Analysis:
         fields: dict[str, RecipeField] = {}
         # (epochs=, origin) a scheduler was built for, when it says
         self.schedule_epochs: tuple[object, tuple[Unit, int]] | None = None
+        # what the published log scores when it is not the test set (a part held out of the training set)
+        self.log_on: str | None = None
         # the files this candidate is about: notes on other models' files of a folder are not its own
         self.focus = {u for u in (session[1].unit if session else None, model[1]) if u is not None} | {
             u for u in p.units if u.is_entry and u.notebook
@@ -2176,6 +2217,7 @@ class Analysis:
             return None
         call, ctx = chosen
         self.why(call, ctx.unit)
+        self._part_of_training_set(call, ctx, loop, notes)
         others = {self._batch_text(c, x) for c, x in loaders if c is not call}
         batch, origins = self._batch(call, ctx, notes)
         if others and any(o != str(batch) for o in others):
@@ -2211,6 +2253,48 @@ class Analysis:
                     )
                 )
         return call, ctx
+
+    def _part_of_training_set(self, call: ast.Call, ctx: Ctx, loop, notes: list) -> None:
+        """A training DataLoader over a part of MNIST's training set (random_split into train and
+        validation, as the course's 50k/10k split does, or a Subset): the harness trains on all 60,000
+        images by its rule, so this is said, never silently changed; and when the epoch loop scores a
+        loader over the part held out, the published log is validation accuracy, not test accuracy."""
+        p = self.p
+        ds = _argument(call, 0, "dataset")
+        r = p.deref(ds, ctx) if ds is not None else None
+        if r is None or not isinstance(r[0], ast.Call) or p.kind(r[0], r[1]) not in ("random_split", "Subset"):
+            return
+        split, sc = r
+        where = sc.unit.where(split.lineno)
+        notes.append(
+            (
+                "not translated",
+                where,
+                f"`{_short(split, 60)}`: the source trains on a part of the 60,000 training images; the "
+                f"harness trains on all of them (its rule)",
+            )
+        )
+        held = []
+        for c, x in self._loaders():
+            d = _argument(c, 0, "dataset")
+            q = p.deref(d, x) if d is not None and c is not call else None
+            if q is not None and q[0] is split:
+                held.append(c)
+        scored = loop is not None and any(
+            (q := p.deref(n, p.ctx_at(n, loop[1]))) is not None and any(q[0] is h for h in held)
+            for n in ast.walk(loop[0])
+            if isinstance(n, (ast.Name, ast.Attribute))
+        )
+        if scored:
+            self.log_on = "images held out of the training set, not the test set"
+            notes.append(
+                (
+                    "interpreted",
+                    where,
+                    "the epoch loop scores a loader over the part the split holds out: the published "
+                    "log is validation accuracy on training images, not test accuracy",
+                )
+            )
 
     def _batch_text(self, call, ctx) -> str:
         sink, self.p.sink = self.p.sink, []
@@ -3081,9 +3165,21 @@ def parse_log(text: str) -> tuple[list[dict], list[str]]:
         for r in records:
             r["epoch"] += 1
     for r in records:
+        _exact_accuracy(r)
         if "test_acc" in r and not 0 <= r["test_acc"] <= 100:
             r["test_acc"] = None
     return records, notes
+
+
+def _exact_accuracy(rec: dict) -> None:
+    """The accuracy from the printed counts when the printed percentage rounds them: the course's first
+    templates print `({:.0f}%)`, so 9,933 of 10,000 shows as 99%, which would misreport every epoch."""
+    correct, total, shown = rec.get("test_correct"), rec.get("test_total"), rec.get("test_acc")
+    if not correct or not total or shown is None:
+        return
+    exact = round(100 * correct / total, 4)
+    if abs(exact - shown) <= 0.5:  # the same number, printed with fewer digits; else keep what was printed
+        rec["test_acc"] = exact
 
 
 def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
@@ -3135,6 +3231,8 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
         for m in PARAMS.finditer(c[3]):
             if last_train is None or c[0] <= last_train or params is None:
                 params, params_cell = int(m.group(1).replace(",", "")), c[0]
+    if model is not None and params is not None:
+        notes += _stale_summaries(entry, model[0].name, params, params_cell)
     parts = []
     if params_cell is not None:
         parts.append(f"cell {params_cell} (torchsummary)")
@@ -3142,6 +3240,24 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
         parts.append(f"cell{'s' if len(log_cells) > 1 else ''} {', '.join(str(c[0]) for c in log_cells)} (test log)")
     source = f"{entry.rel}: saved outputs of {' and '.join(parts)}" if parts else ""
     return {"params": params, "epochs": records, "source": source}, notes
+
+
+def _stale_summaries(entry: Unit, cls: str, params: int, params_cell: int | None) -> list[str]:
+    """A note when cells that build this class print different parameter counts: the class was edited
+    between runs (cells re-run out of order), so the saved code may not be what printed the log, and
+    the count the judge builds can differ from the published one for that reason alone."""
+    counts = []
+    for number, first, last, outputs in entry.cells or []:
+        if re.search(rf"\b{re.escape(cls)}\s*\(", "\n".join(entry.lines[first - 1 : last])):
+            counts += [(number, int(m.group(1).replace(",", ""))) for m in PARAMS.finditer(outputs)]
+    if len({n for _, n in counts}) < 2:
+        return []
+    shown = ", ".join(f"{n:,} in cell {c}" for c, n in counts)
+    return [
+        f"the saved outputs print different parameter counts for {cls} ({shown}): the notebook was edited "
+        f"between runs, so its code may not be the one that printed the log; {params:,} (cell {params_cell}) "
+        f"is taken as published"
+    ]
 
 
 # ---------------------------------------------------------------- the candidate file
@@ -3542,9 +3658,11 @@ def _docstring(name: str, model, source: str, pub: dict, notes: list, entry: str
     return "\n".join(_docstring_text(line) for line in lines) + "\n"
 
 
-def import_source(source: Path) -> list[Imported]:
+def import_source(source: Path, why_none: list[str] | None = None) -> list[Imported]:
     """The candidates in a notebook (.ipynb), a script (.py) or a folder: one per model class the
-    training builds and trains, with its recipe, published numbers and notes. Nothing is executed."""
+    training builds and trains, with its recipe, published numbers and notes. Nothing is executed.
+    When none is found, the notes that say why (a model class imported from a file the source does
+    not hold) are appended to `why_none`."""
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(source)
@@ -3554,11 +3672,13 @@ def import_source(source: Path) -> list[Imported]:
     seen_code: set[str] = set()
     taken: set[str] = set()
     made: set = set()  # (file, class, line) of every model imported, so a folder gives each once
+    unexplained: list = []  # what the programs that gave no model say of their optimizers
     for program in programs:
         if not program.units:
             continue
         analysis = Analysis(program)
         found = analysis.run(fallback=not results)
+        unexplained += [] if found else [n for n in analysis.session_notes if n[0] == "not translated"]
         found = [f for f in found if (f[0][1].path.resolve(), f[0][0].name, f[0][0].lineno) not in made]
         made |= {(f[0][1].path.resolve(), f[0][0].name, f[0][0].lineno) for f in found}
         class_names = [m[0].name for m, _, _ in found]
@@ -3569,6 +3689,8 @@ def import_source(source: Path) -> list[Imported]:
                 notes.append(("interpreted", unit.where(cls.lineno), model[4]))
             fields, loop = analysis.recipe(session, model, notes)
             pub, pub_notes = published(program, model, loop)
+            if analysis.log_on and pub["epochs"]:
+                pub["scored_on"] = analysis.log_on  # printed beside the published numbers by `judge`
             for text in pub_notes:
                 notes.append(("interpreted", pub["source"].split(":")[0], text))
             writer = Writer(program)
@@ -3595,6 +3717,8 @@ def import_source(source: Path) -> list[Imported]:
                     notes=[_format_note(n) for n in _dedupe(code_notes)],
                 )
             )
+    if not results and why_none is not None:
+        why_none += [_format_note(n) for n in _dedupe(unexplained)]
     return results
 
 

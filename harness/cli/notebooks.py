@@ -27,12 +27,15 @@ def import_to(source: Path, out: Path) -> list[importer.Imported]:
     source = Path(source)
     if not source.exists():
         raise ImportFailed(f"{source} does not exist; give a .ipynb, a .py or a folder")
-    found = importer.import_source(source)
+    why: list[str] = []
+    found = importer.import_source(source, why_none=why)
     if not found:
+        # what the importer found in the way (a model class in a file the source does not hold), if anything
+        said = "".join(f"; {text}" for text in why)
         raise ImportFailed(
             f"no trained nn.Module found in {source}: the importer looks for a model class "
             f"instantiated and trained (model = Net().to(device), an optimizer over "
-            f"model.parameters())"
+            f"model.parameters())" + said
         )
     written = importer.write(found, out, overwrite=True)
     for imp in found:
@@ -49,7 +52,9 @@ def _published_window(published: dict, last_k: int) -> str:
     if not accs:
         return "-"
     window = accs[-last_k:]
-    return f"{min(window):.2f}-{max(window):.2f} (one run, {len(accs)} epochs)"
+    # a log on a validation split is no test-set number: said beside it, so the two are not compared blindly
+    on = f", on {published['scored_on']}" if published.get("scored_on") else ""
+    return f"{min(window):.2f}-{max(window):.2f} (one run, {len(accs)} epochs{on})"
 
 
 def verdict_line(name: str, params: int | None, records: list[dict], published: dict, rules: Rules) -> str:
