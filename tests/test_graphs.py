@@ -176,6 +176,37 @@ def test_compiled_step_matches_the_step_as_called_and_repeats_exactly():
     assert torch.equal(lb, lc) and all(torch.equal(wb[k], wc[k]) for k in wb)
 
 
+@pytest.mark.parametrize("optimizer", [dict(name="SGD", lr=0.05, momentum=0.9), dict(name="Adam", lr=0.01)])
+def test_compiled_run_resumed_from_a_checkpoint_gives_the_uninterrupted_numbers(optimizer):
+    """The compiled step keeps its optimizer state in its own tensors; a checkpoint holds it in
+    torch's format (momentum buffers, Adam's moments and step), and resuming puts it back."""
+    import io
+
+    from harness.engine.data import MNIST
+
+    x, y = _data(256)
+    data = MNIST(x, y, x[:64], y[:64], Path("/nonexistent"), "test")
+    r = recipe(optimizer=optimizer, ema=0.9, schedule=ONE_CYCLE).replace(epochs=3)
+    states = []
+
+    def keep(state):  # as if written to disk: the live tensors move on
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        states.append(torch.load(buf, weights_only=False))
+
+    whole = loop.train(loop.build(tiny, 2), r, data, 2, compile=True, checkpoint=keep)
+    assert whole.execution["engine"] == "compiled" and len(states) == 3
+    saved = states[0]["optimizer"]["state"]
+    assert len(saved) == len(list(tiny().parameters()))
+    assert set(saved[0]) == ({"momentum_buffer"} if optimizer["name"] == "SGD" else {"step", "exp_avg", "exp_avg_sq"})
+    resumed = loop.train(loop.build(tiny, 2), r, data, 2, compile=True, resume=copy.deepcopy(states[0]))
+    assert resumed.execution["engine"] == "compiled"
+    assert [(e.train_loss, e.test_loss, e.test_correct) for e in resumed.epochs] == [
+        (e.train_loss, e.test_loss, e.test_correct) for e in whole.epochs
+    ]
+
+
 class Syncing(nn.Module):
     """A forward that reads a number back to the host: neither one graph nor capturable."""
 

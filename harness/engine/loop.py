@@ -349,6 +349,10 @@ class Stepper(Protocol):
     kind: str  # the record's execution["engine"]
     step: int  # the step under way, for the crash message
 
+    def save(self) -> None: ...  # its own state into the TrainingState, before a checkpoint
+
+    def restore(self) -> None: ...  # its own state from the TrainingState, after a resume
+
     def epoch(
         self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks: Hooks | None
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
@@ -360,7 +364,6 @@ def choose_stepper(
     data: DeviceData,
     device: torch.device,
     cuda_graphs: str,
-    checkpoints: bool,
     compile: bool = False,
 ) -> tuple[Stepper, str | None]:
     """(stepper, why the eager loop runs where compiling or CUDA graphs were asked for, or None);
@@ -370,8 +373,6 @@ def choose_stepper(
     capture = device.type == "cuda" and cuda_graphs != "off"
     if capture or compile:
         try:
-            if checkpoints:  # the step's optimizer state is in its own tensors, not the checkpoint's
-                raise steppers.NotCapturable("checkpoints and resuming use the eager engine")
             stepper = steppers.GraphSteps(
                 model, r, opt, sched, state.per_step, ema, data.n, device, state.aug_gen, capture, compile
             )
@@ -403,6 +404,12 @@ class EagerSteps:
         self.model, self.r, self.opt, self.sched, self.per_step = model, r, opt, sched, per_step
         self.ema, self.layout, self.aug_gen = ema, layout, aug_gen
         self.step = 0  # the step under way, for the crash message
+
+    def save(self) -> None:
+        pass  # its state is the torch optimizer's, already in the TrainingState
+
+    def restore(self) -> None:
+        pass
 
     def epoch(self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks: Hooks | None):
         """Train one epoch; returns (loss per step, correct per step) as device tensors."""
@@ -521,6 +528,7 @@ def run_epochs(
         if hooks:
             hooks.epoch_end(row)
         if checkpoint is not None:
+            stepper.save()
             checkpoint(state.state_dict())
     result.status = "completed"
     if state.ema is not None:  # the caller saves and re-evaluates what was scored
@@ -561,8 +569,7 @@ def train(
     device = torch.device(device)
     on_device, state = set_up(model, recipe, data, seed, device, limit_train, scorer)
     how = execution(device)
-    checkpoints = resume is not None or checkpoint is not None
-    stepper, fallback = choose_stepper(state, recipe, on_device, device, cuda_graphs, checkpoints, compile)
+    stepper, fallback = choose_stepper(state, recipe, on_device, device, cuda_graphs, compile)
     if fallback is not None:
         how["fallback"] = fallback
     how["engine"] = stepper.kind
@@ -583,6 +590,7 @@ def train(
     )
     if resume is not None:
         state.load_state_dict(resume)
+        stepper.restore()
     result.epochs = state.rows  # one list: an interrupted run's result holds every finished epoch
     result.setup_seconds = time.perf_counter() - t_setup
 

@@ -76,7 +76,7 @@ class _CapturedOptimizer:
                 raise NotCapturable(f"{self.kind}({flag}=True) has no captured step")
         if isinstance(g["lr"], torch.Tensor):
             raise NotCapturable("a tensor learning rate; the captured step keeps its own")
-        self.group, self.params = g, params
+        self.opt, self.params = opt, params
         self.wd = float(g.get("weight_decay", 0.0))
         if self.kind == "SGD":
             self.damp, self.nesterov = float(g["dampening"]), bool(g["nesterov"])
@@ -89,14 +89,47 @@ class _CapturedOptimizer:
             self.count = torch.zeros((), device=params[0].device)
 
     def values(self) -> list[float]:
-        """The schedule-driven values now in the torch optimizer's group: lr, momentum or beta1, beta2."""
-        g = self.group
+        """The schedule-driven values now in the torch optimizer's group: lr, momentum or beta1, beta2.
+        Read from the optimizer each time: loading its state_dict replaces the group's dict."""
+        g = self.opt.param_groups[0]
         if self.kind == "SGD":
             return [float(g["lr"]), float(g["momentum"]), 0.0]
         return [float(g["lr"]), float(g["betas"][0]), float(g["betas"][1])]
 
     def state(self) -> list[torch.Tensor]:
         return self.bufs if self.kind == "SGD" else [*self.exp_avg, *self.exp_avg_sq, self.count]
+
+    # A checkpoint keeps the torch optimizer's state_dict: the captured state is written there in
+    # torch's own format, so a checkpoint resumes on either engine.
+    @torch.no_grad()
+    def save_to(self, opt: torch.optim.Optimizer) -> None:
+        for i, p in enumerate(self.params):
+            if self.kind == "SGD":
+                opt.state[p] = {"momentum_buffer": self.bufs[i].clone() if self.momentum else None}
+            else:
+                step = torch.tensor(float(self.count), dtype=torch.float32)
+                opt.state[p] = {
+                    "step": step,
+                    "exp_avg": self.exp_avg[i].clone(),
+                    "exp_avg_sq": self.exp_avg_sq[i].clone(),
+                }
+
+    @torch.no_grad()
+    def load_from(self, opt: torch.optim.Optimizer) -> bool:
+        """Copies torch's state in place (a captured graph reads these tensors); False when it has
+        none yet, before the first step."""
+        states = [opt.state.get(p) or {} for p in self.params]
+        if not any(states):
+            return False
+        for i, st in enumerate(states):
+            if self.kind == "SGD":
+                if self.momentum:
+                    self.bufs[i].copy_(st["momentum_buffer"])
+            else:
+                self.exp_avg[i].copy_(st["exp_avg"])
+                self.exp_avg_sq[i].copy_(st["exp_avg_sq"])
+                self.count.fill_(float(st["step"]))
+        return True
 
     @torch.no_grad()
     def step(self, grads: tuple[torch.Tensor, ...] | list[torch.Tensor], hp: torch.Tensor, first: bool) -> None:
@@ -198,6 +231,10 @@ class GraphSteps:
         )
         self._update: Callable[..., None] = self._update_as_called
         if compile:
+            # Dynamo keys its cache by code object and guards on this instance's tensors, so each run
+            # in a process would add entries for the same two functions until its recompile limit
+            # fails the next; a fresh cache per run (inductor's compiled kernels stay cached on disk).
+            torch._dynamo.reset()
             # Whole graphs or nothing: a graph break would leave a host round trip inside the step.
             # Static shapes: the full batch and the last, partial one are two graphs of each.
             self._forward_loss = torch.compile(self._forward_loss, fullgraph=True, dynamic=False)
@@ -322,6 +359,15 @@ class GraphSteps:
                 self.sched.step()
         self.hp_table.copy_(torch.tensor(rows, dtype=torch.float32))
         self.index.zero_()
+
+    def save(self) -> None:
+        """The optimizer's state where TrainingState.state_dict reads it, for a checkpoint."""
+        self.optim.save_to(self.opt)
+
+    def restore(self) -> None:
+        """Continue from the state TrainingState.load_state_dict has just put back."""
+        if self.optim.load_from(self.opt):
+            self.first = False
 
     def epoch(self, train_x: torch.Tensor, train_y: torch.Tensor, order: torch.Tensor, hooks=None):
         """Train one epoch; returns (loss per step, correct per step) as device tensors."""
