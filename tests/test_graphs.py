@@ -277,6 +277,37 @@ def test_cuda_compiled_and_captured_same_seed_twice_gives_the_same_numbers():
 
 
 @cuda
+@pytest.mark.parametrize("cuda_graphs", ["off", "on"])
+def test_cuda_run_with_dropout_resumed_gives_the_uninterrupted_numbers(cuda_graphs):
+    """The checkpoint holds the CUDA generator the dropout masks come from, eager or captured."""
+    import io
+
+    from harness.engine.data import MNIST
+
+    def dropping():
+        return nn.Sequential(nn.Dropout(0.2), tiny())
+
+    x, y = _data(512)
+    data = MNIST(x, y, x[:100], y[:100], Path("/nonexistent"), "test")
+    r = recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9)).replace(epochs=3)
+    states = []
+
+    def keep(state):
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        states.append(torch.load(buf, weights_only=False))
+
+    whole = loop.train(loop.build(dropping, 1), r, data, 1, "cuda", cuda_graphs=cuda_graphs, checkpoint=keep)
+    resumed = loop.train(loop.build(dropping, 1), r, data, 1, "cuda", cuda_graphs=cuda_graphs, resume=states[0])
+    assert whole.status == resumed.status == "completed", (whole.error, resumed.error)
+    assert whole.execution["engine"] == ("eager" if cuda_graphs == "off" else "cuda-graphs"), whole.execution
+    assert [(e.train_loss, e.test_correct) for e in resumed.epochs] == [
+        (e.train_loss, e.test_correct) for e in whole.epochs
+    ]
+
+
+@cuda
 def test_cuda_uncapturable_step_falls_back_to_eager_with_the_reason():
     from harness.engine.data import MNIST
 

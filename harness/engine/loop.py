@@ -313,7 +313,10 @@ class TrainingState:
 
     def state_dict(self) -> dict:
         """The live tensors, not copies: the caller writes them before training goes on. The
-        global generator is in it too, for dropout."""
+        global generators are in it too, for dropout: the CPU's, and on CUDA the device's, which
+        the model's dropout draws from there."""
+        device = self.aug_gen.device
+        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -322,6 +325,7 @@ class TrainingState:
             "shuffle_rng": self.shuffle_gen.get_state(),
             "augment_rng": self.aug_gen.get_state().cpu(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": cuda_rng,
             "rows": [dataclasses.asdict(row) for row in self.rows],
         }
 
@@ -336,6 +340,8 @@ class TrainingState:
         self.shuffle_gen.set_state(state["shuffle_rng"])
         self.aug_gen.set_state(state["augment_rng"].to(self.aug_gen.get_state().device))
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.aug_gen.device.type == "cuda":  # older checkpoints lack it
+            torch.cuda.set_rng_state(state["cuda_rng"], self.aug_gen.device)
         self.rows = [EpochRow(**row) for row in state["rows"]]
 
 
