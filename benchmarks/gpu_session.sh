@@ -5,7 +5,7 @@
 # limit, so a part that fails or runs long leaves the others' results. Writes under $OUT.
 #
 #   OUT=/tmp/gpu MNIST8K_DATA_DIR=$PWD/.data bash benchmarks/gpu_session.sh
-#   PARTS="tests bench" ...    # only the CUDA tests and the speed table (about 6 minutes)
+#   PARTS="tests bench seeds" ...   # the CUDA tests, the speed table, five seeds back to back (about 11 minutes)
 set -u
 OUT="${OUT:-/tmp/gpu-session}"
 mkdir -p "$OUT"
@@ -18,10 +18,12 @@ part() { local name=$1 limit=$2; shift 2; echo "==== $name (limit ${limit}s): $*
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
 "$py" -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "python", sys.version.split()[0])' | tee -a "$OUT/gpu.txt"
 
-want() { [[ " ${PARTS:-tests bench gate sweep public} " == *" $1 "* ]]; }
+want() { [[ " ${PARTS:-tests bench seeds gate sweep public} " == *" $1 "* ]]; }
 want tests && part tests "${TESTS_S:-180}" "$py" -m pytest -q -p no:cacheprovider tests/test_graphs.py -m "not compliance" -k "${TESTS_K:-cuda}"
 want bench && part bench "${BENCH_S:-330}" "$py" benchmarks/pipeline.py --device cuda --in-process --eager \
   --compiled --out "$OUT/bench"
+want seeds && part seeds "${SEEDS_S:-300}" "$py" benchmarks/seeds.py --device cuda --seeds 0,1,2,3,4 --compile on \
+  --check-alone --out "$OUT/seeds"
 want gate && part gate 100 "$py" -m pytest -p no:cacheprovider -m compliance --device cuda -n 5 --unclaimed=train \
   --candidates='model*' --results-dir="$OUT/gate"
 want sweep && part sweep "${SWEEP_S:-200}" "$py" experiments/sweep.py --device cuda --workers "${SWEEP_WORKERS:-4}" \

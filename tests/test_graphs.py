@@ -236,6 +236,23 @@ def test_compiling_a_step_that_cannot_be_compiled_falls_back_to_eager_with_the_r
     assert compiled.status == "completed" and compiled.execution == {"deterministic": True, "engine": "compiled"}
 
 
+def test_seeds_back_to_back_in_one_process_get_the_numbers_each_gets_alone():
+    """benchmarks/seeds.py's check, on the CPU: two seeds of model3 trained one after the other in
+    one process, then each in a process of its own, give the same per-epoch numbers (nothing a run
+    leaves behind in a process, generators or caches, reaches the next)."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, str(root / "benchmarks" / "seeds.py"), "--seeds", "0,1", "--limit-train", "256"]
+    done = subprocess.run([*cmd, "--epochs", "1", "--threads", "1", "--check-alone"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "same as alone: True" in done.stdout and "same as alone: False" not in done.stdout
+    runs = json.loads(done.stdout.strip().splitlines()[-1])["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and runs[0]["numbers"] != runs[1]["numbers"]
+
+
 # ---------------------------------------------------------------- on a GPU only
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
