@@ -6,15 +6,18 @@ test set. Each asserts the named outcome from what the judge records."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
+import torch
 from test_integrity import attack_file, built_in_runner, stopped_reason
 
 from harness.engine.recipe import Recipe, RecipeError
-from harness.judge import catalog, trial
+from harness.judge import catalog, seeds, trial
 from harness.judge.rules import Rules, apply_rules
 from harness.records.schema import EpochRow, RunResult
 from harness.report import table
+from harness.runner import programs
 
 
 def test_a_forged_generator_state_after_a_decoy_is_caught_per_tensor(tmp_path, sandboxed):
@@ -216,3 +219,112 @@ def test_a_schedule_steered_by_the_test_set_is_marked_and_fails_a_claim_unless_a
     assert apply_rules(result, Rules(allow_test_feedback=True), 3).passed
     rec = {"result": dataclasses.asdict(result), "verdict": dataclasses.asdict(refused), "gate": {"outcome": "FAIL"}}
     assert table.run_row(rec, 3)["verdict"] == "FAIL (steered by the test set)"
+
+
+# A stand-in for weights trained offline and decoded from the source at build.
+OFFLINE = "torch.sin(torch.arange(7840.0) * 1.37).reshape(10, 784) * 0.05"
+
+
+@pytest.mark.parametrize(
+    "hide, expected",
+    [
+        ("self.w = nn.Parameter(TABLE + 1e-7 * torch.randn(10, 784))", "the same values up to noise"),
+        ("self.w = nn.Parameter(TABLE * (0.5 + torch.rand(())))", "the same values up to noise"),
+        ("self.w = nn.Parameter(TABLE.sign() * 0.05)", "identical under both"),
+        (
+            "self.register_parameter(f'w{int(torch.randint(0, 10**6, ()))}', nn.Parameter(TABLE))",
+            "changes its name, shape or type with the seed",
+        ),
+        (
+            "self.w = nn.Parameter(torch.cat([TABLE.reshape(-1), torch.zeros(int(torch.randint(1, 50, ())))]))",
+            "changes its name, shape or type with the seed",
+        ),
+        ("self.w = nn.Parameter(torch.randn(10, 784) * 0.01); self.table = TABLE.t()", "(constant, eval program)"),
+    ],
+    ids=["noise", "scale", "signs", "name", "shape", "evaluation-only"],
+)
+def test_weights_chosen_in_advance_are_caught_however_they_are_hidden(tmp_path, sandboxed, hide, expected):
+    """Offline weights with seed noise added, rescaled by a seed draw, kept as signs only, under
+    a name or a shape drawn from the seed, or read by the evaluation program only."""
+    path = attack_file(
+        tmp_path,
+        f"""
+        class Offline(nn.Module):
+            def __init__(self):
+                super().__init__()
+                TABLE = {OFFLINE}
+                {hide}
+            def forward(self, x):
+                w = [p for p in self.parameters()][0][:7840].reshape(10, 784)
+                out = x.flatten(1) @ w.t()
+                if not self.training and hasattr(self, "table"):
+                    out = out + x.flatten(1) @ self.table
+                return out
+        """,
+        "Offline()",
+    )
+    reason = stopped_reason(path, sandboxed)
+    assert "attack: weight '" in reason and expected in reason and "the harness owns the seed" in reason, reason
+
+
+def test_the_seed_check_lets_noisy_identities_and_sparse_inits_through_but_not_a_table_in_pieces():
+    def draws(make):
+        out = []
+        for s in (1, 2):
+            torch.manual_seed(s)
+            out.append(make())
+        return out
+
+    for make in (
+        lambda: {"w": torch.eye(64) + 0.01 * torch.randn(64, 64)},
+        lambda: {"w": torch.nn.init.dirac_(torch.empty(16, 16, 3, 3)) + 1e-3 * torch.randn(16, 16, 3, 3)},
+        lambda: {"w": torch.nn.init.sparse_(torch.empty(100, 100), 0.9), "m": torch.triu(torch.ones(32, 32))},
+        lambda: {"w": torch.randint(0, 10, (1000,)), "b": torch.bernoulli(torch.full((1000,), 0.5))},
+    ):
+        mine, theirs = draws(make)
+        assert seeds.blind(mine, theirs, ()) is None
+    table = torch.sin(torch.arange(7840.0) * 1.37)
+    mine, theirs = draws(
+        lambda: (
+            {f"p{i}": table[i * 49 : (i + 1) * 49] + 0.01 * torch.randn(49) for i in range(160)}
+            | {"honest": torch.randn(8000)}
+        )
+    )
+    found = seeds.blind(mine, theirs, ())
+    assert found is not None and "with the rest: the same values up to noise" in found[1], found
+
+
+def test_a_shape_expression_that_makes_sympy_compute_for_hours_is_refused():
+    """The trainer parses shape expressions with sympy, which does integer arithmetic as it
+    parses; the builder's JSON is the candidate's to write."""
+    blob = programs.export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)), ("eval",))["graphs"]
+    doc = json.loads(blob["eval"])
+    values = doc["graph_module"]["graph"]["tensor_values"]
+    for bomb in ("9**9**9**9", "*".join(["999999"] * 200), "12345678901234567890*s0"):
+        first = next(iter(values.values()))
+        first["sizes"][0] = {"as_expr": {"expr_str": bomb, "hint": {"as_int": 2}}}
+        with pytest.raises(programs.ProgramError, match="a shape expression is longer, has larger numbers or powers"):
+            programs.check_graph(json.dumps(doc).encode(), "eval")
+
+
+def test_a_graph_that_fails_only_when_run_is_the_candidates_failure(tmp_path, sandboxed):
+    """A forward that traces a different graph from the one it runs (it can tell a fake tensor
+    by its type's name) hands the trainer an allocation of 256 GiB."""
+    path = attack_file(
+        tmp_path,
+        """
+        class Huge(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(784, 10)
+            def forward(self, x):
+                out = self.lin(x.flatten(1))
+                if type(x).__name__ == "FakeTensor":
+                    out = out + x.new_zeros(2**18, 2**18).sum()
+                return out
+        """,
+        "Huge()",
+    )
+    reason = stopped_reason(path, sandboxed)
+    assert reason.startswith("attack: the evaluation program fails on a batch of two zeros"), reason
+    assert "can't allocate memory" in reason, reason

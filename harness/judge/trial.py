@@ -27,6 +27,7 @@ from harness.engine.data import MNIST
 from harness.engine.recipe import Recipe
 from harness.judge import budget as budgets
 from harness.judge import sandbox
+from harness.judge import seeds as seeds_check
 from harness.judge.budget import Budget
 from harness.records.schema import EpochRow, RunResult
 from harness.runner import channel
@@ -38,7 +39,6 @@ BUILD_LIMIT = 120.0  # seconds the builder has to import, build, check and trace
 MEMORY_LIMIT = 4 * 2**30  # bytes of data (heap and private mappings) a child may hold
 EPOCH_FACTOR = 5.0  # an epoch may take this many times the first one (and at least EPOCH_FLOOR s)
 EPOCH_FLOOR = 60.0
-FIXED_VALUES = 2  # a tensor the seed does not change may hold at most this many distinct values
 
 
 class TrialStopped(Exception):
@@ -298,26 +298,10 @@ def _programs(reply: dict, name: str) -> tuple[dict, dict]:
         and all(_tensor_dict(c) for c in progs["constants"].values())
         and _tensor_dict(check.get("state", {}))
         and _tensor_dict(check.get("constants", {}))
+        and _tensor_dict(check.get("eval_constants", {}))
     ):
         raise TrialStopped(f"{name}: the builder's report is malformed (no programs with their tensors)")
     return progs, check
-
-
-def _seed_blind(tensors: dict[str, torch.Tensor], other: dict[str, torch.Tensor], free) -> str | None:
-    """The first tensor that the seed does not change and that holds more than a few distinct
-    values: an initialisation chosen in advance (a forged generator state, weights carried in
-    the source). Constant fills, identity and dirac inits hold one or two values and pass."""
-    for key, value in tensors.items():
-        twin = other.get(key)
-        if key in free or twin is None or twin.shape != value.shape or twin.dtype != value.dtype:
-            continue
-        if (
-            value.numel() > FIXED_VALUES
-            and torch.equal(twin, value)
-            and torch.unique(value.detach().reshape(-1)).numel() > FIXED_VALUES
-        ):
-            return key
-    return None
 
 
 def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: bool = False) -> Built:
@@ -346,7 +330,16 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
         memory_limit=r.settings.memory_limit,
         **progs,
     )
-    loaded = trainer.receive()
+    # Loading checks and parses what the builder handed in: a hostile graph must not hold the
+    # trainer longer than building may take.
+    trainer.expect_within(limit, f"took more than {limit:g} s to load its programs")
+    try:
+        loaded = trainer.receive()
+    except RunnerFailed:
+        if trainer.expired:
+            raise TrialStopped(f"{name}: failed: {trainer.expired}") from None
+        raise
+    trainer.expect_within(None)
     if loaded["kind"] == "error":
         raise TrialStopped(f"{name}: {loaded.get('message')}")
     if loaded["kind"] != "loaded":
@@ -413,21 +406,24 @@ def _read_tensors(reads: dict[str, str], progs: dict) -> dict[str, torch.Tensor]
 
 
 def _check_seed(name: str, seeds: list[int], tensors: dict, progs: dict, check: dict, free: set, total: int) -> None:
-    """TrialStopped when a weight is the same under the check seed as under the trial's seed."""
+    """TrialStopped when a weight is the same under the check seed as under the trial's seed: the
+    parameters and buffers, and the constants of both programs (an evaluation-only table too)."""
     mine = {
         **{k: v for k, v in tensors.items() if "(constant" not in k},
         **{f"{k} (constant, train program)": v for k, v in progs["constants"].get("train", {}).items()},
+        **{f"{k} (constant, eval program)": v for k, v in progs["constants"].get("eval", {}).items()},
     }
     theirs = {
         **check["constants"],
         **check["state"],
         **{f"{k} (constant, train program)": v for k, v in check["constants"].items()},
+        **{f"{k} (constant, eval program)": v for k, v in check.get("eval_constants", {}).items()},
     }
-    if (blind := _seed_blind(mine, theirs, free)) is not None:
+    if (found := seeds_check.blind(mine, theirs, free)) is not None:
+        key, what = found
         raise TrialStopped(
-            f"{name}: weight {blind!r} does not depend on the seed (identical under seeds "
-            f"{seeds[1]} and {seeds[0]}): the harness owns the seed; remove torch.manual_seed, "
-            f"generator state and weights written into the file",
+            f"{name}: weight {key!r} {what} under seeds {seeds[1]} and {seeds[0]}: the harness owns "
+            f"the seed; remove torch.manual_seed, generator state and weights written into the file",
             total,
         )
 

@@ -40,6 +40,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SYMBOL_DECL = re.compile(r"Symbol\('s\d+', positive=True, integer=True\)")
 _SYMPY_NAMES = frozenset({"FloorDiv", "CleanDiv", "CeilDiv", "Mod", "PythonMod", "Max", "Min"})
 _EXPR_CHARS = re.compile(r"[A-Za-z0-9_+\-*/(), ]*")
+MAX_EXPR = 400  # characters of a shape expression, its symbol declarations shortened
+MAX_DIGITS = 12
 # Attribute names a module already has: a weight called `forward` or `training` would replace them.
 _RESERVED = frozenset(dir(torch.fx.GraphModule)) | {"graph", "code", "meta"}
 
@@ -74,6 +76,12 @@ def export(model: nn.Module, modes: tuple[str, ...] = MODES) -> dict:
 
 def _check_expr(expr: str) -> None:
     rest = _SYMBOL_DECL.sub("s0", expr)
+    # sympy computes integer arithmetic as it parses: "9**9**9**9" or a product of a million
+    # large numbers would keep the trainer busy for hours before any limit is reached.
+    if len(rest) > MAX_EXPR or "**" in rest or any(len(n) > MAX_DIGITS for n in re.findall(r"\d+", rest)):
+        raise ProgramError(
+            f"a shape expression is longer, has larger numbers or powers than any shape needs: {expr[:80]!r}"
+        )
     if not _EXPR_CHARS.fullmatch(rest):
         raise ProgramError(f"a shape expression holds characters no shape needs: {expr[:80]!r}")
     for name in _NAME.findall(rest):
@@ -390,6 +398,12 @@ def check_output(program: Program) -> tuple[int, ...]:
     try:
         with torch.no_grad():
             out = program(torch.zeros(EXAMPLE_SHAPE))
+    except ProgramError:
+        raise
+    except Exception as e:  # a graph whose trace and run disagree (an index, an allocation): the candidate's
+        raise ProgramError(
+            f"the evaluation program fails on a batch of two zeros ({type(e).__name__}: {str(e)[:300]})"
+        ) from None
     finally:
         program.train()
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 10) or not out.is_floating_point():
