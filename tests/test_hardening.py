@@ -307,6 +307,31 @@ def test_a_shape_expression_that_makes_sympy_compute_for_hours_is_refused():
             programs.check_graph(json.dumps(doc).encode(), "eval")
 
 
+def test_weights_written_as_numbers_into_the_operators_are_refused(tmp_path, sandboxed):
+    """A value written into an operator's argument is a weight the budget never counts and the
+    seed check never compares: 600 of them, a multiply and an add each, are refused; the
+    models here write at most 84."""
+    path = attack_file(
+        tmp_path,
+        """
+        TABLE = [((i * 7919) % 1000) / 1000.0 for i in range(300)]
+
+        class Literal(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(784, 10)
+            def forward(self, x):
+                x = x.flatten(1)
+                for w in TABLE:
+                    x = x * (1 - w / 2) + w
+                return self.lin(x)
+        """,
+        "Literal()",
+    )
+    reason = stopped_reason(path, sandboxed)
+    assert "numbers into its operators' arguments (at most 512)" in reason, reason
+
+
 def test_a_graph_that_fails_only_when_run_is_the_candidates_failure(tmp_path, sandboxed):
     """A forward that traces a different graph from the one it runs (it can tell a fake tensor
     by its type's name) hands the trainer an allocation of 256 GiB."""
