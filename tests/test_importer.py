@@ -589,3 +589,98 @@ def test_different_parameter_counts_for_one_class_are_said(tmp_path):
         "different parameter counts for Small (7,760 in cell 2, 8,052 in cell 3)" in n and "8,052 (cell 3)" in n
         for n in got.notes
     ), got.notes
+
+
+# A repository in the ERA V1-V2 S5-S7 style: model.py and utils.py beside the notebooks, the loaders,
+# optimizer and scheduler built by helpers of utils.py, the train loader asked for first.
+REPO_MODEL = GEN.IMPORTS + SMALL
+REPO_UTILS = (
+    GEN.IMPORTS
+    + GEN.TRAIN_TEST
+    + """
+
+def get_transforms(kind):
+    if kind == "train":
+        return transforms.Compose([transforms.RandomRotation((-7.0, 7.0), fill=0), transforms.ToTensor(),
+                                   transforms.Normalize((0.1307,), (0.3081,))])
+    return transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+
+
+def get_loader(kind, kwargs):
+    if kind == "train":
+        data = datasets.MNIST("../data", train=True, download=True, transform=get_transforms("train"))
+        return torch.utils.data.DataLoader(data, **kwargs)
+    elif kind == "test":
+        data = datasets.MNIST("../data", train=False, download=True, transform=get_transforms("test"))
+        return torch.utils.data.DataLoader(data, batch_size=1000)
+
+
+def get_optimizer(model, lr=0.01, momentum=0.9):
+    return optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+
+
+def get_scheduler(optimizer, step_size=6, gamma=0.1):
+    return optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+"""
+)
+
+
+def _repo_notebook(lr: float, step_size: int | None, model: str = "Small", imports: str = "Small") -> str:
+    sched = f"scheduler = get_scheduler(optimizer, step_size={step_size})\n" if step_size else ""
+    return GEN.notebook(
+        GEN.code(f"from model import {imports}\nfrom utils import *\ndevice = 'cuda'\n"),
+        GEN.code("kwargs = {'batch_size': 128, 'shuffle': True}\ntrain_loader = get_loader('train', kwargs)\n"),
+        GEN.code("test_loader = get_loader('test', kwargs)\n"),
+        GEN.code(
+            f"model = {model}().to(device)\noptimizer = get_optimizer(model, lr={lr})\n{sched}"
+            "for epoch in range(1, 16):\n    train(model, device, train_loader, optimizer, epoch)\n"
+            "    test(model, device, test_loader)\n" + ("    scheduler.step()\n" if step_size else "")
+        ),
+    )
+
+
+def _repo(tmp_path: Path, **notebooks: str) -> Path:
+    (tmp_path / "model.py").write_text(REPO_MODEL)
+    (tmp_path / "utils.py").write_text(REPO_UTILS)
+    for stem, text in notebooks.items():
+        (tmp_path / f"{stem}.ipynb").write_text(text)
+    return tmp_path
+
+
+def test_a_helper_called_for_train_and_for_test_gives_the_train_branch(tmp_path):
+    # get_loader('train') before get_loader('test'): each call takes its own branch of `if kind == ...`,
+    # where the parameter was once the last call site's ('test': no loader, no normalisation).
+    (got,) = import_source(_repo(tmp_path, step1=_repo_notebook(0.05, 5)))
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 128 and (recipe["mean"], recipe["std"]) == (0.1307, 0.3081)
+    assert recipe["augment"] == [dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=0)]
+    assert not any("differs between its 2 call sites" in n for n in got.notes), got.notes
+
+
+def test_a_scheduler_a_helper_returns_is_stepped(tmp_path):
+    # `scheduler = get_scheduler(optimizer)` of utils.py, stepped in the notebook: once left out as never built.
+    (got,) = import_source(_repo(tmp_path, step1=_repo_notebook(0.05, 5)))
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["optimizer"] == dict(name="SGD", lr=0.05, momentum=0.9)
+    assert recipe["schedule"] == dict(name="StepLR", step_size=5, gamma=0.1)
+
+
+def test_step_notebooks_training_one_class_their_own_way_each_give_a_candidate(tmp_path):
+    # step1..step3 train Small of model.py with other recipes: once only step1's was imported. step2 repeats
+    # step1's recipe (one candidate); step4 trains a class it never imports (said, not passed over).
+    repo = _repo(
+        tmp_path,
+        step1=_repo_notebook(0.05, None),
+        step2=_repo_notebook(0.05, None),
+        step3=_repo_notebook(0.1, 4),
+        step4=_repo_notebook(0.1, 4, model="Wide"),
+    )
+    (repo / "model.py").write_text(REPO_MODEL + SMALL.replace("Small", "Wide"))
+    skipped: list[str] = []
+    found = import_source(repo, skipped=skipped)
+    assert [i.name for i in found] == [f"{repo.name}_small", f"{repo.name}_step3_small"]
+    assert "trained by step3.ipynb" in found[1].code
+    recipes = [vet(p)[0].recipe for p in write(found, tmp_path / "out") if p.suffix == ".py"]
+    assert [r["schedule"] for r in recipes] == [None, dict(name="StepLR", step_size=4, gamma=0.1)]
+    assert len(skipped) == 1 and skipped[0].startswith("step4.ipynb: no trained model found")
+    assert "`Wide` is neither defined nor imported where it is used, though model.py, line" in skipped[0]

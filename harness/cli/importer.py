@@ -587,12 +587,12 @@ class SourceProgram:
 
     # ------------------------------------------------ resolving names
 
-    def _pick(self, bindings: list, line: int | None, unit: Unit) -> tuple | None:
+    def _pick(self, bindings: list, line: int | None, unit: Unit, func=None, binds: tuple = ()) -> tuple | None:
         """The binding in effect at `line` (the last one before it; every one if line is None),
-        passing over those in branches that cannot run."""
+        passing over those in branches that cannot run (in this call of `func`, when binds are given)."""
         chosen = [b for b in bindings if line is None or b[0] < line]
         for b in reversed(chosen):
-            if self.live(b[3], unit):
+            if self.live(b[3], unit, func, binds):
                 return b
         return None
 
@@ -652,7 +652,8 @@ class SourceProgram:
                 return ref
         func, line = ctx.func, ctx.line
         while func is not None:
-            b = self._pick(self._func_bindings(func).get(name, []), line, ctx.unit)
+            own = ctx.binds if func is ctx.func else ()
+            b = self._pick(self._func_bindings(func).get(name, []), line, ctx.unit, func, own)
             if b is not None:
                 return self._binding_ref(b, ctx.unit, func, ctx.binds if func is ctx.func else ())
             if name in self._params(func):
@@ -1012,12 +1013,33 @@ class SourceProgram:
         is_method = self.class_of(func, unit) is not None and isinstance(call.func, ast.Attribute)
         binds = self.bind(func, call, cctx, is_method)
         rets = [
-            n for n in self._own_nodes(func) if isinstance(n, ast.Return) and n.value is not None and self.live(n, unit)
+            n
+            for n in self._own_nodes(func)
+            if isinstance(n, ast.Return) and n.value is not None and self.live(n, unit, func, binds)
         ]
         if not rets:
             return None
-        ret = rets[-1]
+        # The first return this call surely reaches (`if kind == 'train': return A` then `return B` gives
+        # A for kind='train'); else the last live one.
+        ret = next((n for n in rets if binds and self._surely_reached(n, unit, func, binds)), rets[-1])
         return ret.value, Ctx(unit, func, ret.lineno, binds)
+
+    def _surely_reached(self, node: ast.AST, unit: Unit, func, binds: tuple) -> bool:
+        """Whether every branch between the function and the node is decided for it in this call: no
+        undecided condition, no loop, no try around it."""
+        child, p = node, unit.parents.get(node)
+        while p is not None and p is not func:
+            if isinstance(p, (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.Match)):
+                return False
+            if isinstance(p, ast.If):
+                try:
+                    holds = _truthy(self.value(p.test, self.ctx_at(p, unit, binds)))
+                except Unknown:
+                    return False
+                if holds != (child in p.body):
+                    return False
+            child, p = p, unit.parents.get(p)
+        return p is func
 
     @staticmethod
     def _own_nodes(func):
@@ -1284,16 +1306,21 @@ class SourceProgram:
                 self.note("interpreted", ctx.unit, where.lineno, f"`if {_short(test, 60)}:`: the CUDA branch is taken")
         return pick
 
-    def live(self, node: ast.AST, unit: Unit) -> bool:
+    def live(self, node: ast.AST, unit: Unit, func=None, binds: tuple = ()) -> bool:
         """False when the node sits in a branch whose condition the text decides against it. Kept
-        once found, except while recording: then the decisions are made again, to be noted."""
+        once found, except while recording: then the decisions are made again, to be noted. With the
+        binds of one call of `func`, its conditions are decided for that call: `get_loader('train')`
+        and `get_loader('test')` each take their own branch of `if kind == 'train':`, where without
+        them the parameter is the last call site's."""
+        if binds and func is not None:
+            return self._is_live(node, unit, func, binds)  # this call's decision: never kept
         if not self.recording and id(node) in self._live:
             return self._live[id(node)]
         result = self._is_live(node, unit)
         self._live[id(node)] = result
         return result
 
-    def _is_live(self, node: ast.AST, unit: Unit) -> bool:
+    def _is_live(self, node: ast.AST, unit: Unit, func=None, binds: tuple = ()) -> bool:
         child, p = node, unit.parents.get(node)
         while p is not None and not isinstance(p, ast.Module):
             if isinstance(p, (ast.If, ast.While)) and child is not p.test:
@@ -1309,7 +1336,8 @@ class SourceProgram:
                         ):
                             pick = True
                         else:
-                            pick = self.decide(p.test, self.ctx_at(p, unit), p)
+                            inside = binds if func is not None and self.func_of(p, unit) is func else ()
+                            pick = self.decide(p.test, self.ctx_at(p, unit, inside), p)
                     finally:
                         self._active.discard(key)
                     if pick is not None:
@@ -1360,7 +1388,7 @@ class SourceProgram:
             binds = self.bind(f[0], node, c, is_method)
             found = []
             for ret in self._own_nodes(f[0]):
-                if isinstance(ret, ast.Return) and ret.value is not None and self.live(ret, unit):
+                if isinstance(ret, ast.Return) and ret.value is not None and self.live(ret, unit, f[0], binds):
                     found += self.models_of(
                         ret.value, Ctx(unit, f[0], ret.lineno, binds), depth + 1, through | {id(f[0])}
                     )
@@ -1636,6 +1664,14 @@ class Analysis:
                 return f"`{cls}` is imported from `{module}`, which is not in the source (no {file} beside it)"
             return None
         if f is None and cls:
+            defined = [(u, n) for u in p.units for n in u.tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+            if defined:
+                # a stale notebook: run with an import or a cell its saved text no longer has; not guessed
+                u, n = defined[-1]
+                return (
+                    f"`{cls}` is neither defined nor imported where it is used, though {u.where(n.lineno)} defines "
+                    f"it (the notebook ran with an import its saved text lacks); import it there to judge it"
+                )
             stars = [s for s in c.unit.bindings.get("*", []) if p.module(s[2][0], c.unit, s[2][1]) is None]
             local = [s for s in stars if s[2][0].split(".")[0] not in EXTERNAL]
             if local:
@@ -1709,10 +1745,14 @@ class Analysis:
         self.reconcile(fields, notes)
         return fields, loop
 
-    def why(self, node: ast.AST, unit: Unit) -> None:
-        """Notes the decisions that make a chosen node run: a CUDA branch, a command-line default."""
+    def why(self, node: ast.AST, unit: Unit, ctx: Ctx | None = None) -> None:
+        """Notes the decisions that make a chosen node run: a CUDA branch, a command-line default;
+        in the call of its function that `ctx` binds, when it was reached through one."""
         with self.p.recorded():
-            self.p.live(node, unit)
+            if ctx is not None and ctx.binds:
+                self.p.live(node, unit, ctx.func, ctx.binds)
+            else:
+                self.p.live(node, unit)
 
     def _kwargs(self, call: ast.Call, ctx: Ctx, cls, skip_first: bool, notes: list, what: str) -> tuple[dict, list]:
         """A torch class's arguments as written, positional ones named by its signature, each
@@ -1821,7 +1861,8 @@ class Analysis:
                 if name not in SCHEDULERS or not p.live(call, unit):
                     continue
                 first = _argument(call, 0, "optimizer")
-                r = p.follow(first, ctx) if first is not None else None
+                # deref: `optimizer = get_optimizer(model, ...)`, a helper of utils.py that returns it
+                r = p.deref(first, ctx) if first is not None else None
                 if r is not None and r[0] is opt_call:
                     found.append((call, ctx, name))
         return found
@@ -1958,7 +1999,7 @@ class Analysis:
                 if not (isinstance(f, ast.Attribute) and f.attr == "step") or not p.live(call, unit):
                     continue
                 ctx = p.ctx_at(call, unit)
-                r = p.follow(f.value, ctx)
+                r = p.deref(f.value, ctx)  # `scheduler = get_scheduler(optimizer)`: what the helper returns
                 loop = p.enclosing(call, unit, (ast.For, ast.AsyncFor, ast.While))
                 inner_func = p.func_of(call, unit)
                 if loop is not None and inner_func is not None and p.func_of(loop, unit) is not inner_func:
@@ -2190,6 +2231,12 @@ class Analysis:
             names += " " + " ".join(_short(t) for t in parent.targets).lower()
         return "train" in names and "test" not in names
 
+    def _built_by_helper(self, r) -> bool:
+        """Whether a resolution is a training DataLoader a helper function returns for one of its calls."""
+        if r is None or not isinstance(r[0], ast.Call) or not r[1].binds:
+            return False
+        return self.p.kind(r[0], r[1]) == "DataLoader" and self._is_train(r[0], r[1])
+
     def train_loader(self, loop, fields: dict, notes: list):
         """The training DataLoader and its batch size: the loader the training loop passes, else the
         last training loader built. The CUDA branch of a conditional argument dict is taken."""
@@ -2203,6 +2250,10 @@ class Analysis:
                     r = p.deref(n, p.ctx_at(n, unit))
                     if r is not None and any(r[0] is c for c, _ in loaders):
                         chosen = next((c, x) for c, x in loaders if c is r[0])
+                    if self._built_by_helper(r):
+                        # `train_loader = get_loader('train', kwargs)`: the helper's loader, in that call's ctx,
+                        # where the branch of `if kind == 'train':` and the caller's kwargs are this call's
+                        chosen = r
         if chosen is None and loaders:
             chosen = loaders[-1]
         if chosen is None:
@@ -2216,7 +2267,7 @@ class Analysis:
             fields["batch_size"] = RecipeField(128, [])
             return None
         call, ctx = chosen
-        self.why(call, ctx.unit)
+        self.why(call, ctx.unit, ctx)
         self._part_of_training_set(call, ctx, loop, notes)
         others = {self._batch_text(c, x) for c, x in loaders if c is not call}
         batch, origins = self._batch(call, ctx, notes)
@@ -3658,11 +3709,14 @@ def _docstring(name: str, model, source: str, pub: dict, notes: list, entry: str
     return "\n".join(_docstring_text(line) for line in lines) + "\n"
 
 
-def import_source(source: Path, why_none: list[str] | None = None) -> list[Imported]:
+def import_source(source: Path, why_none: list[str] | None = None, skipped: list[str] | None = None) -> list[Imported]:
     """The candidates in a notebook (.ipynb), a script (.py) or a folder: one per model class the
     training builds and trains, with its recipe, published numbers and notes. Nothing is executed.
+    A class trained with two recipes (the step notebooks of a course folder, each training the same
+    class of model.py its own way) gives two candidates; one reached twice with the same gives one.
     When none is found, the notes that say why (a model class imported from a file the source does
-    not hold) are appended to `why_none`."""
+    not hold) are appended to `why_none`; each program of a folder that gave none while others did
+    is said in `skipped`, with its notes, so that no notebook of a folder is passed over silently."""
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(source)
@@ -3671,16 +3725,18 @@ def import_source(source: Path, why_none: list[str] | None = None) -> list[Impor
     results: list[Imported] = []
     seen_code: set[str] = set()
     taken: set[str] = set()
-    made: set = set()  # (file, class, line) of every model imported, so a folder gives each once
+    trained: set = set()  # (file, line) of each class imported: another recipe for it is named by its notebook
     unexplained: list = []  # what the programs that gave no model say of their optimizers
     for program in programs:
         if not program.units:
             continue
         analysis = Analysis(program)
         found = analysis.run(fallback=not results)
-        unexplained += [] if found else [n for n in analysis.session_notes if n[0] == "not translated"]
-        found = [f for f in found if (f[0][1].path.resolve(), f[0][0].name, f[0][0].lineno) not in made]
-        made |= {(f[0][1].path.resolve(), f[0][0].name, f[0][0].lineno) for f in found}
+        said = [n for n in analysis.session_notes if n[0] == "not translated"]
+        unexplained += [] if found else said
+        # a folder's scripts are read together for the models they train: only those that tried are said
+        if not found and skipped is not None and (said or any(u.notebook for u in program.units if u.is_entry)):
+            skipped.append(_skipped_line(program, said))
         class_names = [m[0].name for m, _, _ in found]
         for model, session, notes in found:
             notes = [n for n in read_notes if n not in notes] + notes
@@ -3694,19 +3750,20 @@ def import_source(source: Path, why_none: list[str] | None = None) -> list[Impor
             for text in pub_notes:
                 notes.append(("interpreted", pub["source"].split(":")[0], text))
             writer = Writer(program)
-            name = _candidate_name(prefix, model, class_names, taken, writer.defined(model))
+            entry = next((u.rel for u in program.units if u.is_entry and u.notebook), "")
+            name = _candidate_name(prefix, model, class_names, taken, writer.defined(model), entry, frozenset(trained))
             where = unit.where(cls.lineno)  # names the file, but for the entry notebook's cells
             origin = f"{unit.rel}, {where}" if unit.notebook and unit.is_entry else where
             code_notes = list(notes)
             program.sink = code_notes
             code = writer.code(name, model, fields, _DOC_PLACEHOLDER, code_notes)
-            key = code.replace(name, "")
+            key = _code_key(code, name)
             if key in seen_code:
-                continue  # the same class and recipe reached from two programs of a folder
+                continue  # the same class, arguments and recipe reached from two programs of a folder
             seen_code.add(key)
             taken.add(name)
+            trained.add((unit.path.resolve(), cls.lineno))
             code_notes += _policy_notes(code.replace(_DOC_PLACEHOLDER, ""))
-            entry = next((u.rel for u in program.units if u.is_entry and u.notebook), "")
             code = _with_docstring(code, name, model, origin, pub, code_notes, entry)
             results.append(
                 Imported(
@@ -3726,14 +3783,37 @@ def import_source(source: Path, why_none: list[str] | None = None) -> list[Impor
 _DOC_PLACEHOLDER = "\0DOC\0"
 
 
-def _candidate_name(prefix: str, model, class_names: list, taken: set, defined: set) -> str:
+def _code_key(code: str, name: str) -> str:
+    """The candidate's code without its name and comments: two programs of a folder that reach the same
+    class with the same arguments and recipe give the same key, though their comments cite other lines."""
+    text = code.replace(_DOC_PLACEHOLDER, "").replace(name, "")
+    try:
+        return ast.unparse(ast.parse(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return text
+
+
+def _skipped_line(program: SourceProgram, said: list) -> str:
+    """What a folder's program that gave no candidate was, and what its notes say of why."""
+    entries = ", ".join(u.rel for u in program.units if u.is_entry) or "?"
+    why = "; ".join(_format_note(n) for n in _dedupe(said)[:3])
+    return f"{entries}: no trained model found" + (f" ({why})" if why else "")
+
+
+def _candidate_name(
+    prefix: str, model, class_names: list, taken: set, defined: set, entry: str = "", trained: frozenset = frozenset()
+) -> str:
     """`<prefix>_<class>`; with the class's file between when two models share a class name (Net in
-    model_v1.py and model_v2.py), and a number after when even that is taken or is a name the copied
-    code defines (the builder would shadow it)."""
+    model_v1.py and model_v2.py), or the notebook's that trains it when this class is in `trained`, already
+    imported (Net of model.py trained by step1.ipynb and by step2.ipynb), and a number after when even that is taken or
+    is a name the copied code defines (the builder would shadow it)."""
     cls, unit = model[0], model[1]
     name = identifier(f"{prefix}_{cls.name}")
     stem = Path(unit.rel).stem
-    if (class_names.count(cls.name) > 1 or name in taken) and identifier(stem) != prefix:
+    trainer = Path(entry).stem if entry and entry != unit.rel and identifier(Path(entry).stem) != prefix else ""
+    if name in taken and trainer and (unit.path.resolve(), cls.lineno) in trained:
+        name = identifier(f"{prefix}_{trainer}_{cls.name}")
+    elif (class_names.count(cls.name) > 1 or name in taken) and identifier(stem) != prefix:
         name = identifier(f"{prefix}_{stem}_{cls.name}")
     base, k = name, 2
     while name in taken or name in defined:

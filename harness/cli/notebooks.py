@@ -28,7 +28,8 @@ def import_to(source: Path, out: Path) -> list[importer.Imported]:
     if not source.exists():
         raise ImportFailed(f"{source} does not exist; give a .ipynb, a .py or a folder")
     why: list[str] = []
-    found = importer.import_source(source, why_none=why)
+    skipped: list[str] = []
+    found = importer.import_source(source, why_none=why, skipped=skipped)
     if not found:
         # what the importer found in the way (a model class in a file the source does not hold), if anything
         said = "".join(f"; {text}" for text in why)
@@ -42,6 +43,8 @@ def import_to(source: Path, out: Path) -> list[importer.Imported]:
         print(f"{imp.name}: from {imp.source} -> {out / (imp.name + '.py')}", flush=True)
         for note in imp.notes:
             print(f"  note: {note}", flush=True)
+    for line in skipped:  # a notebook of the folder that gave no candidate, said rather than passed over
+        print(f"skipped: {line}", flush=True)
     print(f"wrote {len(written)} files into {out}", flush=True)
     return found
 
