@@ -3,6 +3,8 @@ against torch.optim, and its whole step run eagerly on the CPU against the eager
 The capture itself, determinism and the fallback run only where CUDA is present."""
 
 import copy
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,11 @@ from harness.engine import loop, steppers
 from harness.engine.recipe import Recipe
 
 ONE_CYCLE = dict(name="OneCycleLR", pct_start=0.3)
+# inductor compiles for the CPU with a C++ compiler; without one, compiling falls back (tested below)
+compiler = pytest.mark.skipif(
+    not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c),
+    reason="torch.compile on the CPU needs a C++ compiler (Debian/Ubuntu: apt-get install g++)",
+)
 
 
 def tiny(seed=None):
@@ -148,6 +155,7 @@ def _epochs(stepper, x, y, epochs=2):
     return torch.cat(losses)
 
 
+@compiler
 def test_compiled_step_matches_the_step_as_called_and_repeats_exactly():
     """torch.compile's step (inductor's fused kernels, on the CPU here) against the same step as
     called: the same losses and weights up to float rounding, since fusing changes the order of
@@ -176,6 +184,7 @@ def test_compiled_step_matches_the_step_as_called_and_repeats_exactly():
     assert torch.equal(lb, lc) and all(torch.equal(wb[k], wc[k]) for k in wb)
 
 
+@compiler
 @pytest.mark.parametrize("optimizer", [dict(name="SGD", lr=0.05, momentum=0.9), dict(name="Adam", lr=0.01)])
 def test_compiled_run_resumed_from_a_checkpoint_gives_the_uninterrupted_numbers(optimizer):
     """The compiled step keeps its optimizer state in its own tensors; a checkpoint holds it in
@@ -232,6 +241,15 @@ def test_compiling_a_step_that_cannot_be_compiled_falls_back_to_eager_with_the_r
     assert res.execution["engine"] == "eager" and res.execution["fallback"].startswith("compiling failed: ")
     plain = loop.train(loop.build(Syncing, 0), sgd, data, 0)  # the fallback's numbers are the eager run's
     assert [e.train_loss for e in res.epochs] == [e.train_loss for e in plain.epochs]
+
+
+@compiler
+def test_a_compiled_run_says_so_in_its_record():
+    from harness.engine.data import MNIST
+
+    x, y = _data(256)
+    data = MNIST(x, y, x[:64], y[:64], Path("/nonexistent"), "test")
+    sgd = recipe(optimizer=dict(name="SGD", lr=0.05, momentum=0.9)).replace(epochs=1)
     compiled = loop.train(loop.build(tiny, 0), sgd, data, 0, compile=True)
     assert compiled.status == "completed" and compiled.execution == {"deterministic": True, "engine": "compiled"}
 
