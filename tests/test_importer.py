@@ -684,3 +684,95 @@ def test_step_notebooks_training_one_class_their_own_way_each_give_a_candidate(t
     assert [r["schedule"] for r in recipes] == [None, dict(name="StepLR", step_size=4, gamma=0.1)]
     assert len(skipped) == 1 and skipped[0].startswith("step4.ipynb: no trained model found")
     assert "`Wide` is neither defined nor imported where it is used, though model.py, line" in skipped[0]
+
+
+# EVA5 S6 style: a Trainer class keeps the loader as `self.train_loader` (read in another method than the
+# epoch loop) and a helper builds both loaders, the test one last.
+LOADER_HELPER = """
+def data_loader(data, batch_size, cuda):
+    args = {'shuffle': True, 'batch_size': batch_size}
+    if cuda:
+        args['pin_memory'] = True
+    return torch.utils.data.DataLoader(data, **args)
+
+
+class Trainer:
+    def __init__(self, model, optimizer, loader):
+        self.model, self.optimizer, self.train_loader = model, optimizer, loader
+
+    def train(self, epochs):
+        for epoch in range(1, epochs + 1):
+            self._epoch()
+
+    def _epoch(self):
+        for data, target in self.train_loader:
+            self.optimizer.zero_grad()
+            F.nll_loss(self.model(data), target).backward()
+            self.optimizer.step()
+"""
+
+
+def test_a_loader_a_helper_builds_for_a_trainer_class_gives_the_batch_size(tmp_path):
+    # once: "no training DataLoader is found", batch_size 128 taken in place of the helper's 64
+    tf = "transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])"
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + SMALL + LOADER_HELPER),
+        GEN.code(
+            f"train_set = datasets.MNIST('../data', train=True, download=True, transform={tf})\n"
+            f"test_set = datasets.MNIST('../data', train=False, transform={tf})\n"
+            "train_loader = data_loader(train_set, 64, True)\ntest_loader = data_loader(test_set, 1000, True)\n"
+        ),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "Trainer(model, optimizer, train_loader).train(15)\n"
+        ),
+    )
+    (tmp_path / "trainer.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "trainer.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 64 and (recipe["mean"], recipe["std"]) == (0.1307, 0.3081)
+    assert not any("no training DataLoader" in n for n in got.notes), got.notes
+
+
+LIGHTNING = """
+import pytorch_lightning as pl
+
+
+class LitNet(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = Small()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.nll_loss(self(x), y)
+
+    def configure_optimizers(self):
+        return optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+
+
+class MNISTData(pl.LightningDataModule):
+    def __init__(self, batch_size=64):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def train_dataloader(self):
+        ds = datasets.MNIST('../data', train=True, download=True, transform=transforms.ToTensor())
+        return torch.utils.data.DataLoader(ds, batch_size=self.batch_size)
+
+
+trainer = pl.Trainer(max_epochs=15)
+trainer.fit(LitNet(), MNISTData())
+"""
+
+
+def test_a_lightning_data_module_is_never_taken_for_the_model(tmp_path):
+    # pl.LightningDataModule ends in "Module": once imported as the model, its loaders copied as layers and
+    # the candidate unbuildable. The network the LightningModule wraps is the one model class left.
+    (tmp_path / "lit.py").write_text(GEN.IMPORTS + SMALL + LIGHTNING)
+    found = import_source(tmp_path / "lit.py")
+    assert [i.name for i in found] == ["lit_small"], [i.name for i in found]
+    assert "class MNISTData" not in found[0].code

@@ -1353,7 +1353,9 @@ class SourceProgram:
         if depth > 8:
             return False
         for base in cls.bases:
-            if _short(base).endswith("Module") and not _short(base).endswith("LightningModule"):
+            # pl.LightningModule wraps training around a network, pl.LightningDataModule holds the data: neither
+            # is a network a candidate can build (one once was taken as the model, its loaders copied as layers)
+            if _short(base).endswith("Module") and not _short(base).endswith(("LightningModule", "DataModule")):
                 return True
             r = self.follow(base, Ctx(unit, None, cls.lineno))
             if (
@@ -2237,6 +2239,22 @@ class Analysis:
             return False
         return self.p.kind(r[0], r[1]) == "DataLoader" and self._is_train(r[0], r[1])
 
+    def _helper_loader(self):
+        """The last training DataLoader a helper function returns for a live call of it
+        (`train_loader = data_loader(train_set, 64, ...)`). Wanted where the training loop cannot be followed
+        to its loader (a Trainer class keeps it as `self.train_loader`, read in another method): the helper's
+        own DataLoader call, over its parameter, is no training loader until bound to one call's arguments."""
+        p = self.p
+        found = None
+        for u in p.units:
+            for c in u.calls:
+                ctx = p.ctx_at(c, u)
+                if ctx.func is None and p.live(c, u):
+                    r = p.deref(c, ctx)
+                    if r is not None and r[0] is not c and self._built_by_helper(r):
+                        found = r
+        return found
+
     def train_loader(self, loop, fields: dict, notes: list):
         """The training DataLoader and its batch size: the loader the training loop passes, else the
         last training loader built. The CUDA branch of a conditional argument dict is taken."""
@@ -2256,6 +2274,8 @@ class Analysis:
                         chosen = r
         if chosen is None and loaders:
             chosen = loaders[-1]
+        if chosen is None:
+            chosen = self._helper_loader()
         if chosen is None:
             notes.append(
                 (
