@@ -776,3 +776,131 @@ def test_a_lightning_data_module_is_never_taken_for_the_model(tmp_path):
     found = import_source(tmp_path / "lit.py")
     assert [i.name for i in found] == ["lit_small"], [i.name for i in found]
     assert "class MNISTData" not in found[0].code
+
+
+def test_keyword_optimizer_and_abbreviated_metric_names_are_read(tmp_path):
+    # `ReduceLROnPlateau(optimizer=optimizer)` was noted as an argument "not data; left out", and
+    # `scheduler.step(tst_loss)` as a metric that cannot be read.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+            "train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=True, transform=tf), batch_size=64)\n"
+            "test_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=False, transform=tf))\n"
+            "model = Small().to(device)\n"
+            "optimizer = optim.SGD(params=model.parameters(), lr=0.05, momentum=0.9)\n"
+            "scheduler = optim.lr_scheduler.ReduceLROnPlateau(optimizer=optimizer, factor=0.5, patience=1)\n"
+            "for epoch in range(1, 16):\n"
+            "    train(model, device, train_loader, optimizer, epoch)\n"
+            "    tst_loss = test(model, device, test_loader)\n"
+            "    scheduler.step(tst_loss)\n"
+        ),
+    )
+    (tmp_path / "kw.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "kw.ipynb")
+    assert not any("not data" in n or "cannot be read" in n for n in got.notes), got.notes
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["optimizer"] == dict(name="SGD", lr=0.05, momentum=0.9)
+    assert recipe["schedule"] == dict(name="ReduceLROnPlateau", factor=0.5, patience=1, monitor="test_loss")
+
+
+def test_a_layer_forward_never_uses_is_said(tmp_path):
+    # A block commented out of forward but still built: torchsummary's published count leaves its
+    # parameters out, the harness's count does not; said, so the two counts are not compared blindly.
+    unused = SMALL.replace(
+        "        self.fc = nn.Linear",
+        "        self.spare = nn.Sequential(nn.Conv2d(width, width, 3), nn.ReLU())\n"
+        "        self.drop = nn.Dropout(0.1)\n        self.fc = nn.Linear",
+    ).replace(
+        "return F.log_softmax(self.fc(self.conv(x)",
+        "# x = self.spare(x)\n        return F.log_softmax(self.fc(self.conv(x)",
+    )
+    nb = GEN.notebook(GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + unused + "\ndevice = 'cuda'\n"), _training_cell("Small"))
+    (tmp_path / "spare.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "spare.ipynb")
+    said = [n for n in got.notes if "never uses it" in n]
+    # only the layer with weights: an unused Dropout changes no count
+    assert len(said) == 1 and said[0].startswith("interpreted: cell 1, line ") and "Small.spare" in said[0], got.notes
+    # a layer read only through self.children() is not said to be unused
+    (tmp_path / "spare.ipynb").write_text(nb.replace("# x = self.spare(x)", "n = len(list(self.children()))"))
+    (got,) = import_source(tmp_path / "spare.ipynb")
+    assert not any("never uses it" in n for n in got.notes), got.notes
+
+
+def test_a_repository_imported_under_its_clone_name_with_loaders_in_dicts(tmp_path):
+    # `!git clone .../course-s5.git s5` then `from s5 import model, utils`: the package is the folder
+    # itself (once "imported from s5.model, which is not in the source"); transforms, datasets and
+    # loaders kept in dicts under 'train' and 'test' are read through their keys (once "no training
+    # transforms are found").
+    (tmp_path / "model.py").write_text(GEN.IMPORTS + SMALL)
+    (tmp_path / "utils.py").write_text(GEN.IMPORTS + GEN.TRAIN_TEST)
+    nb = GEN.notebook(
+        GEN.code("!git clone https://example.org/course-s5.git s5\nfrom s5 import model, utils\n" + GEN.IMPORTS),
+        GEN.code(
+            "tf = {\n"
+            "    'train': transforms.Compose([transforms.RandomRotation((-7.0, 7.0), fill=0),\n"
+            "                                 transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]),\n"
+            "    'test': transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]),\n"
+            "}\n"
+            "data = {'train': datasets.MNIST('.', train=True, transform=tf['train']),\n"
+            "        'test': datasets.MNIST('.', train=False, transform=tf['test'])}\n"
+            "loader_args = {'batch_size': 64, 'shuffle': True}\n"
+            "loaders = {'train': torch.utils.data.DataLoader(data['train'], **loader_args),\n"
+            "           'test': torch.utils.data.DataLoader(data['test'], **loader_args)}\n"
+            "device = 'cuda'\n"
+            "net = model.Small().to(device)\n"
+            "optimizer = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)\n"
+            "for epoch in range(1, 16):\n"
+            "    utils.train(net, device, loaders['train'], optimizer, epoch)\n"
+            "    utils.test(net, device, loaders['test'])\n"
+        ),
+    )
+    (tmp_path / "S5.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path)
+    assert got.source.startswith("model.py"), got.source
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 64 and (recipe["mean"], recipe["std"]) == (0.1307, 0.3081)
+    assert recipe["augment"] == [dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=0)]
+    assert not any("no training transforms" in n or "not reached" in n for n in got.notes), got.notes
+
+
+@pytest.mark.parametrize(
+    "imports, build, where",
+    [("from model import Net", "Net", "cell 1, line "), ("import model as nets", "nets.Net", "cell 2, line 1")],
+)
+def test_a_class_the_imported_file_no_longer_defines_is_named(imports, build, where, tmp_path):
+    # The notebook ran against an older model.py (its class renamed since): once only "cannot be traced
+    # to a class of the source"; now the file, the name and the classes it does define.
+    (tmp_path / "model.py").write_text(GEN.IMPORTS + SMALL + SMALL.replace("Small", "Wide"))
+    nb = GEN.notebook(GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + f"\n{imports}\ndevice = 'cuda'\n"), _training_cell(build))
+    (tmp_path / "old.ipynb").write_text(nb)
+    why: list[str] = []
+    assert import_source(tmp_path / "old.ipynb", why_none=why) == []
+    says = f"`Net` is imported from model.py ({where}"
+    assert any(says in w and "which does not define it (its classes: Small, Wide)" in w for w in why), why
+
+
+def test_a_method_the_model_never_calls_that_needs_a_forbidden_import_is_left_out(tmp_path):
+    # `def model_summary(self): summary(self, (1, 28, 28))` beside forward: once copied with a note that
+    # the file "will fail when built" (it built; only a call would fail); now left out, and said.
+    helper = SMALL.replace(
+        "    def forward(self, x):",
+        "    def model_summary(self, size):\n        summary(self, size)\n\n"
+        "    def shape(self):\n        return self.conv.weight.shape\n\n"
+        "    def forward(self, x):",
+    )
+    (tmp_path / "model.py").write_text(GEN.IMPORTS + "from torchsummary import summary\n" + helper)
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + "\nfrom model import Small\ndevice = 'cuda'\n"), _training_cell("Small")
+    )
+    (tmp_path / "s.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path)
+    assert "def model_summary" not in got.code and "summary(self" not in got.code
+    assert "def shape(self):" in got.code  # unused but harmless: kept as written
+    said = [n for n in got.notes if "model_summary" in n]
+    assert said == [
+        "interpreted: model.py, line 15: Small.model_summary, which the model never calls, uses `summary` from "
+        "torchsummary.summary, which a candidate may not import: left out"
+    ], got.notes
+    assert not any("will fail when built" in n for n in got.notes), got.notes
+    vet(write([got], tmp_path / "out")[0])

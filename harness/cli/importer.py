@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
 import inspect
 import json
 import keyword
@@ -75,6 +76,27 @@ CANDIDATE_MODULES = {m.split(".")[0] for m in ALLOWED_MODULES if m != "__future_
 PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "type", "requires_grad_"}
 PASS_THROUGH_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
 PARAMETER_METHODS = ("parameters", "named_parameters")
+# torch.nn layers without weights: one built and never used changes no parameter count
+PARAMETER_FREE = (
+    "Dropout",
+    "ReLU",
+    "LeakyReLU",
+    "GELU",
+    "SiLU",
+    "ELU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "MaxPool",
+    "AvgPool",
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "Flatten",
+    "Identity",
+    "Upsample",
+    "ZeroPad",
+)
 
 
 @dataclass
@@ -342,6 +364,19 @@ def _name_of(node: ast.AST) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return ""
+
+
+def _literal_entry(node, key) -> ast.expr | None:
+    """The value a dict, list or tuple literal holds at a constant key, or None."""
+    if isinstance(node, ast.Dict):
+        for k, v in zip(node.keys, node.values, strict=True):
+            if isinstance(k, ast.Constant) and k.value == key and type(k.value) is type(key):
+                return v
+        return None
+    if isinstance(node, (ast.List, ast.Tuple)) and type(key) is int and -len(node.elts) <= key < len(node.elts):
+        elt = node.elts[key]
+        return None if isinstance(elt, ast.Starred) or any(isinstance(e, ast.Starred) for e in node.elts) else elt
+    return None
 
 
 def _receiver(optimizer: ast.Call) -> ast.AST | None:
@@ -612,6 +647,12 @@ class SourceProgram:
         if kind == "from":
             module, level, name = payload
             mod = self.module(module, unit, level)
+            if mod is None and module and module.split(".")[0] not in EXTERNAL:
+                # `from era1a5 import model, utils` in a notebook that clones its own repository under
+                # that name: the package is the source's folder, its modules the source's files
+                sub = self.module(f"{module}.{name}", unit, level)
+                if sub is not None:
+                    return ModuleVal(sub), ctx
             if mod is None:
                 return External(f"{module}.{name}" if module else name), ctx
             sub = self.module(f"{module}.{name}" if module else name, unit, level) if name not in mod.bindings else None
@@ -965,6 +1006,14 @@ class SourceProgram:
                 return self.follow(r[0], r[1], depth + 1) if isinstance(r[0], (ast.Name, ast.Attribute)) else r
             if isinstance(expr, ast.Call) and _name_of(expr.func) == "parse_args":
                 return ArgsVal(ctx.unit), ctx
+            if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant):
+                # `loaders['train']` of `loaders = {'train': DataLoader(...), 'test': ...}`: the entry
+                # written for that key (a literal's, never one assigned later)
+                base = self.follow(expr.value, ctx, depth + 1)
+                entry = _literal_entry(base[0], expr.slice.value) if base is not None else None
+                if entry is not None:
+                    assert base is not None
+                    return self.follow(entry, base[1], depth + 1)
             return expr, ctx
         finally:
             self._active.discard(key)
@@ -1666,6 +1715,9 @@ class Analysis:
                 return f"`{cls}` is imported from `{module}`, which is not in the source (no {file} beside it)"
             return None
         if f is None and cls:
+            stale = self._stale_import(call, c)
+            if stale:
+                return stale
             defined = [(u, n) for u in p.units for n in u.tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
             if defined:
                 # a stale notebook: run with an import or a cell its saved text no longer has; not guessed
@@ -1680,6 +1732,35 @@ class Analysis:
                 mods = ", ".join(f"`from {s[2][0]} import *` ({c.unit.where(s[0])})" for s in local)
                 return f"`{cls}` is defined nowhere in the source; it may come from {mods}, a module not in the source"
         return None
+
+    def _stale_import(self, call: ast.Call, ctx: Ctx) -> str | None:
+        """`from model import Net` (or `model.Net()`) where model.py of the source defines no Net: the
+        notebook ran against an older model.py (its class renamed since). Which class it meant is not
+        guessed; said, with the classes the file has, so that the author can name one."""
+        p = self.p
+        if isinstance(call.func, ast.Attribute):
+            r = p.follow(call.func.value, ctx)
+            if r is None or not isinstance(r[0], ModuleVal):
+                return None
+            mod, name, line = r[0].unit, call.func.attr, call.lineno
+        else:
+            b = p._pick(ctx.unit.bindings.get(_name_of(call.func), []), ctx.line, ctx.unit)
+            if b is None or b[1] != "from":
+                return None
+            module, level, name = b[2]
+            found = p.module(module, ctx.unit, level)
+            if found is None:
+                return None
+            mod, line = found, b[0]
+        if name in mod.bindings or mod.bindings.get("*"):
+            return None
+        have = [n.name for n in mod.tree.body if isinstance(n, ast.ClassDef)]
+        shown = ", ".join(have[:8]) + (", ..." if len(have) > 8 else "")
+        return (
+            f"`{name}` is imported from {mod.rel} ({ctx.unit.where(line)}), which does not define it"
+            + (f" (its classes: {shown})" if have else "")
+            + ": the notebook ran against another version of that file; import the class it trained to judge it"
+        )
 
     def _untrained_models(self) -> dict:
         """{(class, args text): (model, None, notes)} when no optimizer is built: the classes the source
@@ -1761,6 +1842,9 @@ class Analysis:
         evaluated to data; those that cannot be are left out and noted."""
         p = self.p
         names = list(inspect.signature(cls).parameters)
+        # `ReduceLROnPlateau(optimizer=optimizer)`, `SGD(params=model.parameters())`: the object the
+        # recipe is built around, named by keyword, is no setting to read
+        first = names[0] if skip_first and names else None
         if skip_first:
             names = names[1:]
         out, origins = {}, [(ctx.unit, call.lineno)]
@@ -1773,8 +1857,9 @@ class Analysis:
             if kw.arg is None:
                 with p.recorded():
                     for k, (vexpr, vctx) in p.dict_entries(kw.value, ctx):
-                        pairs.append((k, (vexpr, vctx)))
-            else:
+                        if k != first:
+                            pairs.append((k, (vexpr, vctx)))
+            elif kw.arg != first:
                 pairs.append((kw.arg, kw.value))
         for key, expr in pairs:
             vctx = ctx
@@ -2064,9 +2149,10 @@ class Analysis:
         kind = "loss" if "loss" in t else "acc" if "acc" in t else None
         if kind is None:
             return None
-        if "train" in t:
+        # `trn_loss`, `tst_loss`: the abbreviations are as common as the words
+        if "train" in t or "trn" in t:
             return f"train_{kind}"
-        if any(k in t for k in ("test", "val", "eval")):
+        if any(k in t for k in ("test", "tst", "val", "eval")):
             return f"test_{kind}"
         return None
 
@@ -3313,6 +3399,48 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
     return {"params": params, "epochs": records, "source": source}, notes
 
 
+def _unused_layers(cls: ast.ClassDef, unit: Unit) -> list[tuple]:
+    """A note for each layer `__init__` builds that no method of the class reads (a block commented out
+    of forward): its parameters count in the harness's total but not in torchsummary's, which sees only
+    the layers a forward pass runs, so the built count exceeds the published one by theirs."""
+    methods = {n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    init = methods.get("__init__")
+    if init is None or "forward" not in methods:
+        return []  # a forward inherited from another class may read any of them
+    dynamic = ("children", "modules", "named_children", "named_modules", "__dict__", "_modules")
+    built: dict[str, ast.stmt] = {}
+    for stmt in ast.walk(init):
+        if not isinstance(stmt, ast.Assign) or not isinstance(stmt.value, ast.Call):
+            continue
+        head = _name_of(stmt.value.func).rpartition(".")[2]
+        if not head[:1].isupper() or head.startswith(PARAMETER_FREE):
+            continue  # layers with weights are classes (nn.Conv2d, a block of the source); a tensor is none
+        for t in stmt.targets:
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                built.setdefault(t.attr, stmt)
+    read: set[str] = set()
+    for n in ast.walk(cls):
+        if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load):
+            read.add(n.attr)
+        elif isinstance(n, ast.Name) and n.id in ("getattr", "vars"):
+            return []  # layers reached by name at run time: which ones cannot be read
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            read.add(n.value)
+    if read & set(dynamic):
+        return []
+    return [
+        (
+            "interpreted",
+            unit.where(stmt.lineno),
+            f"{cls.name}.{attr} is built in __init__ but forward never uses it: its parameters count in the "
+            f"harness's total, not in torchsummary's (which counts the layers a forward pass runs); kept as "
+            f"in the source",
+        )
+        for attr, stmt in built.items()
+        if attr not in read
+    ]
+
+
 def _stale_summaries(entry: Unit, cls: str, params: int, params_cell: int | None) -> list[str]:
     """A note when cells that build this class print different parameter counts: the class was edited
     between runs (cells re-run out of order), so the saved code may not be what printed the log, and
@@ -3405,7 +3533,14 @@ class Writer:
             if text is not None:
                 order.append((u, node, text))
                 return
-            for name in self._free_names(node, u):
+            walked = node
+            if node is cls:
+                dead = self._unusable_methods(cls, u, at, notes)
+                if dead:
+                    walked = copy.copy(cls)
+                    walked.body = [n for n in cls.body if n not in dead]
+                    text = self._without(cls, dead, u)
+            for name in self._free_names(walked, u):
                 if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and name == node.name:
                     continue
                 b = self._definition(name, node, u, at, imports, notes)
@@ -3413,10 +3548,69 @@ class Writer:
                     stmt, su = b
                     # `at` is a line of the unit that builds the model: in another file it says nothing
                     visit(stmt, su, None if su is not unit else at)
-            order.append((u, node, None))
+            order.append((u, node, text))
 
         visit(cls, unit, line)
         return order, imports
+
+    def _unusable_methods(self, cls: ast.ClassDef, u: Unit, at: int | None, notes: list) -> list:
+        """Methods of the model class that nothing the model runs calls (`def model_summary(self):
+        summary(self, ...)`) and that use a name a candidate cannot have (torchsummary, tqdm, a name the
+        source never defines): left out, with a note, instead of copied to fail only if ever called."""
+        methods = [n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        if not any(m.name == "forward" for m in methods):
+            return []  # a forward inherited from elsewhere may call any of them
+        live = {m.name for m in methods if m.name.startswith("__") or m.name == "forward" or m.decorator_list}
+
+        def reads(node) -> set:
+            # self.<name> and getattr(self, "<name>") alike: a method reached either way is live
+            return {
+                n.attr if isinstance(n, ast.Attribute) else n.value
+                for n in ast.walk(node)
+                if isinstance(n, ast.Attribute) or (isinstance(n, ast.Constant) and isinstance(n.value, str))
+            }
+
+        named = set().union(*(reads(n) for n in cls.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))))
+        live |= named
+        while True:
+            more = set().union(*(reads(m) for m in methods if m.name in live)) - live
+            if not more & {m.name for m in methods}:
+                break
+            live |= more
+        dead = []
+        for m in methods:
+            if m.name in live:
+                continue
+            bad = []
+            for name in self._free_names(m, u):
+                r = self.p.module_name(u, name, at)
+                if r is None and not hasattr(builtins, name):
+                    bad.append(f"`{name}`, which the source does not define")
+                elif r is not None and isinstance(r[0], External) and r[0].path.split(".")[0] not in CANDIDATE_MODULES:
+                    bad.append(f"`{name}` from {r[0].path}, which a candidate may not import")
+            if bad:
+                dead.append(m)
+                notes.append(
+                    (
+                        "interpreted",
+                        u.where(m.lineno),
+                        f"{cls.name}.{m.name}, which the model never calls, uses {'; '.join(bad)}: left out",
+                    )
+                )
+        return dead
+
+    @staticmethod
+    def _without(cls: ast.ClassDef, dead: list, u: Unit) -> str:
+        """The class's text as written, less the lines of the methods left out."""
+        first = min([cls.lineno] + [d.lineno for d in cls.decorator_list])
+        gone: set[int] = set()
+        for m in dead:
+            start = min([m.lineno] + [d.lineno for d in m.decorator_list])
+            gone.update(range(start, (m.end_lineno or m.lineno) + 1))
+        kept = [u.lines[i - 1] for i in range(first, (cls.end_lineno or cls.lineno) + 1) if i not in gone]
+        while kept and not kept[-1].strip():
+            kept.pop()
+        return textwrap.dedent("\n".join(kept))
 
     def _free_names(self, node, u: Unit) -> list:
         """Names the code reads that it does not bind itself: parameters, locals, loop targets."""
@@ -3763,6 +3957,7 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
             cls, unit = model[0], model[1]
             if model[4]:
                 notes.append(("interpreted", unit.where(cls.lineno), model[4]))
+            notes += _unused_layers(cls, unit)
             fields, loop = analysis.recipe(session, model, notes)
             pub, pub_notes = published(program, model, loop)
             if analysis.log_on and pub["epochs"]:
