@@ -625,12 +625,19 @@ def get_scheduler(optimizer, step_size=6, gamma=0.1):
 )
 
 
-def _repo_notebook(lr: float, step_size: int | None, model: str = "Small", imports: str = "Small") -> str:
+def _repo_notebook(
+    lr: float, step_size: int | None, model: str = "Small", imports: str = "Small", printed: int | None = None
+) -> str:
     sched = f"scheduler = get_scheduler(optimizer, step_size={step_size})\n" if step_size else ""
+    # the torchsummary cell of a notebook, when it printed a count
+    summary = (
+        [GEN.code(f"summary({model}(), input_size=(1, 28, 28))", f"Total params: {printed:,}\n")] if printed else []
+    )
     return GEN.notebook(
         GEN.code(f"from model import {imports}\nfrom utils import *\ndevice = 'cuda'\n"),
         GEN.code("kwargs = {'batch_size': 128, 'shuffle': True}\ntrain_loader = get_loader('train', kwargs)\n"),
         GEN.code("test_loader = get_loader('test', kwargs)\n"),
+        *summary,
         GEN.code(
             f"model = {model}().to(device)\noptimizer = get_optimizer(model, lr={lr})\n{sched}"
             "for epoch in range(1, 16):\n    train(model, device, train_loader, optimizer, epoch)\n"
@@ -904,3 +911,23 @@ def test_a_method_the_model_never_calls_that_needs_a_forbidden_import_is_left_ou
     ], got.notes
     assert not any("will fail when built" in n for n in got.notes), got.notes
     vet(write([got], tmp_path / "out")[0])
+
+
+def test_two_notebooks_printing_two_counts_for_one_candidate_are_said(tmp_path):
+    # step1 and step2 train Small with one recipe (one candidate), but print different parameter counts:
+    # one of them ran an older model.py. Once step2 was passed over silently.
+    repo = _repo(
+        tmp_path, step1=_repo_notebook(0.05, None, printed=6_054), step2=_repo_notebook(0.05, None, printed=5_854)
+    )
+    (got,) = import_source(repo)
+    assert got.published["params"] == 6_054
+    said = [n for n in got.notes if "with the same recipe" in n]
+    assert said == [
+        "interpreted: step2.ipynb: trains Small with the same recipe and prints 5,854 parameters where step1.ipynb "
+        "prints 6,054: one of them ran another version of the class; step1.ipynb's count and log are taken as published"
+    ], got.notes
+    assert "prints 5,854 parameters" in got.code  # in the file's docstring too
+    # the same count in both: nothing to say
+    (repo / "step2.ipynb").write_text(_repo_notebook(0.05, None, printed=6_054))
+    (got,) = import_source(repo)
+    assert not any("with the same recipe" in n for n in got.notes), got.notes

@@ -3937,7 +3937,7 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
     read_notes: list = []
     programs, prefix = _programs(source, read_notes)
     results: list[Imported] = []
-    seen_code: set[str] = set()
+    seen_code: dict[str, tuple] = {}  # code key -> (its index in results, what its docstring is made of)
     taken: set[str] = set()
     trained: set = set()  # (file, line) of each class imported: another recipe for it is named by its notebook
     unexplained: list = []  # what the programs that gave no model say of their optimizers
@@ -3974,11 +3974,27 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
             code = writer.code(name, model, fields, _DOC_PLACEHOLDER, code_notes)
             key = _code_key(code, name)
             if key in seen_code:
-                continue  # the same class, arguments and recipe reached from two programs of a folder
-            seen_code.add(key)
+                # the same class, arguments and recipe reached from two programs of a folder: one candidate,
+                # but two printed counts mean one notebook ran another version of the class
+                at, made = seen_code[key]
+                if pub["params"] is not None and made[4]["params"] not in (None, pub["params"]):
+                    made[5].append(
+                        (
+                            "interpreted",
+                            entry or unit.rel,
+                            f"trains {cls.name} with the same recipe and prints "
+                            f"{pub['params']:,} parameters where {made[6] or made[3]} prints {made[4]['params']:,}: "
+                            f"one of them ran another version of the class; {made[6] or made[3]}'s count and log "
+                            f"are taken as published",
+                        )
+                    )
+                    results[at].code = _with_docstring(*made)
+                    results[at].notes = [_format_note(n) for n in _dedupe(made[5])]
+                continue
             taken.add(name)
             trained.add((unit.path.resolve(), cls.lineno))
             code_notes += _policy_notes(code.replace(_DOC_PLACEHOLDER, ""))
+            seen_code[key] = (len(results), (code, name, model, origin, pub, code_notes, entry))
             code = _with_docstring(code, name, model, origin, pub, code_notes, entry)
             results.append(
                 Imported(
