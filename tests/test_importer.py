@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.importer import Imported, identifier, import_source, parse_log, write
+from harness.cli.importer import Imported, _strip_magics, identifier, import_source, parse_log, write
 from harness.cli.notebooks import ImportFailed, _published_window, import_to
 from harness.engine.recipe import Recipe
 from harness.judge.catalog import scan
@@ -931,3 +931,18 @@ def test_two_notebooks_printing_two_counts_for_one_candidate_are_said(tmp_path):
     (repo / "step2.ipynb").write_text(_repo_notebook(0.05, None, printed=6_054))
     (got,) = import_source(repo)
     assert not any("with the same recipe" in n for n in got.notes), got.notes
+
+
+def test_automagic_lines_without_their_percent_sign_are_magics(tmp_path):
+    # `pip install torchsummary` in the cell that builds the model: IPython runs it as %pip; once the whole
+    # cell was skipped as "does not parse as Python", and its model with it.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code("pip install torchsummary\ncd /content\nls -la\n" + "".join(_training_cell("Small")["source"])),
+    )
+    (tmp_path / "auto.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "auto.ipynb")
+    assert not any("does not parse" in n for n in got.notes), got.notes
+    assert vet(write([got], tmp_path / "out")[0])[0].recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
+    # Python that begins with those words is left as it is
+    assert _strip_magics("cat = 3\npip in x\nenv.step(a)") == "cat = 3\npip in x\nenv.step(a)"

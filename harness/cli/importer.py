@@ -172,12 +172,23 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
+# IPython's automagic: `pip install torchsummary` and `cd /content/drive` run as magics without their
+# `%`; a line that starts with one of these words and goes on with a word, an option or a path (never an
+# operator, as in `cd = 3` or `env.step(a)`) is one. Read only in cells that do not parse as Python.
+AUTOMAGIC = re.compile(r"(pip|conda|cd|ls|pwd|mkdir|cat|cp|mv|rm|rmdir|matplotlib|load_ext)\s+[\w\-/~.\"'$][^\n]*")
+
+
 def _strip_magics(src: str) -> str:
     """IPython's `!shell` and `%magic` lines as `pass`, keeping the line count and indentation."""
     out = []
     for line in src.split("\n"):
         body = line.lstrip()
-        out.append(line[: len(line) - len(body)] + "pass" if body.startswith(("!", "%")) else line)
+        auto = AUTOMAGIC.fullmatch(body.rstrip())
+        # `ls -la` and `cd /content` are Python too (a subtraction, a division); `pip in x` is no magic
+        magic = body.startswith(("!", "%")) or (
+            auto is not None and (_parse(body) is None or body.split(None, 1)[1].startswith(("-", "/", "~")))
+        )
+        out.append(line[: len(line) - len(body)] + "pass" if magic else line)
     return "\n".join(out)
 
 
