@@ -12,12 +12,13 @@ import pytest
 import torch
 from test_integrity import attack_file, built_in_runner, stopped_reason
 
+from harness.engine import data
 from harness.engine.recipe import Recipe, RecipeError
-from harness.judge import catalog, seeds, trial
+from harness.judge import catalog, head_start, judging, seeds, trial
 from harness.judge.rules import Rules, apply_rules
 from harness.records.schema import EpochRow, RunResult
 from harness.report import table
-from harness.runner import programs
+from harness.runner import initial_skill, programs
 
 
 def test_a_forged_generator_state_after_a_decoy_is_caught_per_tensor(tmp_path, sandboxed):
@@ -353,3 +354,119 @@ def test_a_graph_that_fails_only_when_run_is_the_candidates_failure(tmp_path, sa
     reason = stopped_reason(path, sandboxed)
     assert reason.startswith("attack: the evaluation program fails on a batch of two zeros"), reason
     assert "can't allocate memory" in reason, reason
+
+
+# ---------------------------------------------------------------- the head-start check: function, not tensors
+
+
+def _templates() -> str:
+    """Digit templates on a 7x7 grid learned from 20,000 training images, written as Python
+    numbers: a nearest-mean classifier, what an attacker would carry in from a training elsewhere."""
+    m = data.load()
+    x = torch.nn.functional.avg_pool2d((m.train_images[:20000].float()[:, None] / 255 - 0.1307) / 0.3081, 4)
+    x, y = x.flatten(1), m.train_labels[:20000]
+    means = torch.stack([x[y == c].mean(0) for c in range(10)])
+    bias = -(means**2).sum(1) / 2
+    return f"P = {[[round(v, 4) for v in row] for row in means.tolist()]}\nB = {[round(v, 4) for v in bias.tolist()]}"
+
+
+def test_learned_weights_hidden_as_a_seed_draw_minus_its_twin_are_refused_before_training(tmp_path, sandboxed):
+    """W = P + R and Q = R are both fresh draws to any check of the tensors (P is small beside R),
+    and the forward uses W - Q = P. The seed check cannot see P; what P knows shows in the
+    predictions before the first step, and the judge refuses to train it."""
+    path = attack_file(
+        tmp_path,
+        _templates()
+        + """
+        class Hidden(nn.Module):
+            def __init__(self):
+                super().__init__()
+                r, rb = torch.randn(10, 49) * 30, torch.randn(10) * 30
+                self.w, self.b = nn.Parameter(torch.tensor(P) + r), nn.Parameter(torch.tensor(B) + rb)
+                self.register_buffer("q", r.clone())
+                self.register_buffer("qb", rb.clone())
+            def forward(self, x):
+                return F.avg_pool2d(x, 4).flatten(1) @ (self.w - self.q).t() + (self.b - self.qb)
+        """.replace("\n        ", "\n"),
+        "Hidden()",
+    )
+    built = built_in_runner(path, sandboxed)  # the tensor checks pass: this is what they cannot see
+    assert built.budget.total == 490 + 10 + 490 + 10
+    session = judging.Session(Rules(), sandboxed, tmp_path / "out", smoke=judging.Smoke(limit_train=256, epochs=1))
+    record = judging.judge(catalog.scan(path.parent)["attack"], 0, session)
+    failure = record["verdict"]["failures"][0]
+    assert record["result"]["status"] == "not trained" and record["gate"]["outcome"] == "FAIL"
+    assert "training images by class before any training" in failure and "learned elsewhere" in failure, failure
+
+
+def test_the_head_start_check_refuses_a_permuted_head_and_a_layer_that_knows_but_not_a_random_network():
+    pixels = 0.87
+    honest = {"purity": 0.27, "accuracy": 0.1, "layer": "relu_3", "centroid_accuracy": 0.89}
+    assert head_start.problem("m", {"pixels": pixels, "programs": {"eval": honest, "train": honest}}) is None
+    permuted = {**honest, "purity": 0.97, "accuracy": 0.0}  # every class predicted as another
+    why = head_start.problem("m", {"pixels": pixels, "programs": {"eval": honest, "train": permuted}})
+    assert "classifies 97%" in why
+    knows = {**honest, "layer": "conv2d_6", "centroid_accuracy": 0.99}  # a head drawn fresh over learned features
+    why = head_start.problem("m", {"pixels": pixels, "programs": {"eval": knows, "train": honest}})
+    assert "activation 'conv2d_6' (eval program)" in why and "1.0% nearest-centroid error, against 13.0%" in why
+
+
+def test_purity_credits_each_predicted_class_with_its_most_common_label():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert initial_skill.purity(torch.tensor([5, 5, 7, 7, 9, 9]), labels) == 1.0  # a permutation knows everything
+    assert initial_skill.purity(torch.tensor([3, 3, 3, 3, 3, 3]), labels) == pytest.approx(2 / 6)
+
+
+def _learned_network() -> str:
+    """A small network trained here for three passes over 12,800 images (94% of the test set
+    right), written out as numbers: weights learned elsewhere, as an attacker would bring them."""
+    m = data.load()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 5, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 8, 5, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(128, 10),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for i in list(range(0, 12800, 64)) * 3:
+        x = (m.train_images[i : i + 64].float()[:, None] / 255 - 0.1307) / 0.3081
+        loss = torch.nn.functional.cross_entropy(net(x), m.train_labels[i : i + 64])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return f"LEARNED = {[[round(v, 4) for v in t.flatten().tolist()] for t in net.state_dict().values()]}"
+
+
+def test_a_learned_network_behind_a_fresh_head_is_refused_however_its_weights_are_hidden(tmp_path, sandboxed):
+    """Each learned tensor is stored as itself plus a large wave that the graph computes again
+    from one seed-drawn number and takes away, and a layer drawn fresh from the seed scrambles
+    the learned classes. No tensor repeats across seeds and the predictions are near chance,
+    but the learned logits inside group the digits by class far better than pixels do."""
+    path = attack_file(
+        tmp_path,
+        _learned_network()
+        + """
+        def wave(n, k):
+            return torch.sin(torch.arange(n, dtype=torch.float32) * k) * 3
+        class Learned(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("k", torch.rand(1) * 100 + 1)
+                self.w = nn.ParameterList(nn.Parameter(torch.tensor(t) + wave(len(t), self.k)) for t in LEARNED)
+                self.scramble = nn.Linear(10, 10)
+            def forward(self, x):
+                a, b, c, d, e, f = (w - wave(w.numel(), self.k) for w in self.w)
+                x = F.relu(F.conv2d(x, a.reshape(4, 1, 5, 5), b, stride=2))
+                x = F.relu(F.conv2d(x, c.reshape(8, 4, 5, 5), d, stride=2))
+                return self.scramble(x.flatten(1) @ e.reshape(10, 128).t() + f)
+        """.replace("\n        ", "\n"),
+        "Learned()",
+    )
+    built_in_runner(path, sandboxed)  # past the seed check
+    session = judging.Session(Rules(), sandboxed, tmp_path / "out", smoke=judging.Smoke(limit_train=256, epochs=1))
+    failure = judging.judge(catalog.scan(path.parent)["attack"], 0, session)["verdict"]["failures"][0]
+    assert "before any training, activation '" in failure, failure
+    assert "nearest-centroid error, against" in failure and "learned elsewhere" in failure, failure

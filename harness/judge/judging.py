@@ -16,7 +16,7 @@ from harness import __version__
 from harness.engine import data as mnist_data
 from harness.engine import loop
 from harness.engine.recipe import Recipe, RecipeError
-from harness.judge import budget, catalog, trial
+from harness.judge import budget, catalog, head_start, trial
 from harness.judge.rules import Rules, apply_rules
 from harness.judge.rules import outcome as rules_outcome
 from harness.records import store
@@ -167,6 +167,7 @@ def _judged_run(entry: catalog.Entry, seed: int, s: Session, base: RunResult):
             mnist = mnist_data.load(s.data_dir)
         except mnist_data.DataError as e:
             raise Unavailable(f"MNIST is not available, so {name} cannot be judged:\n{e}") from None
+        _check_head_start(built, name, recipe, mnist, params)
         planned = recipe.epochs
         if s.smoke.epochs is not None:
             recipe = recipe.replace(epochs=s.smoke.epochs)
@@ -177,6 +178,19 @@ def _judged_run(entry: catalog.Entry, seed: int, s: Session, base: RunResult):
             raise _Stop(f"{name} seed {seed}: the runner failed while training: {e}", params) from None
     steps = loop.steps_per_epoch(len(mnist.train_images), recipe.batch_size, s.smoke.limit_train)
     return outcome.result, planned, outcome.state, run_log(outcome.result, steps)
+
+
+def _check_head_start(built: trial.Built, name: str, recipe: Recipe, mnist: mnist_data.MNIST, params: int) -> None:
+    """_Stop when the initial weights already know digits (harness.judge.head_start)."""
+    images, labels = head_start.sample(mnist)
+    try:
+        report = trial.initial_skill(built, loop.normalise(images, recipe), labels)
+    except trial.TrialStopped as e:
+        raise _Stop(f"{name}: failed on training images before training: {e.reason}", params) from None
+    except trial.RunnerFailed as e:
+        raise _Stop(f"{name}: the runner failed while measuring the initial weights: {e}", params) from None
+    if (why := head_start.problem(name, report)) is not None:
+        raise _Stop(why, params)
 
 
 def _record(

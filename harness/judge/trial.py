@@ -697,6 +697,21 @@ def predict(built: Built, state: dict[str, torch.Tensor], images: torch.Tensor) 
     return out[restore]
 
 
+def initial_skill(built: Built, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    """What the candidate's current weights know about these (training) images, measured in
+    the trainer (harness.runner.initial_skill), within the build limit."""
+    r, limit = built.runner, built.runner.settings.build_limit
+    r.send("initial_skill", images=images, labels=labels)
+    r.expect_within(limit, f"took more than {limit:g} s to run on {len(images)} training images")
+    msg = r.receive()
+    r.expect_within(None)
+    if msg["kind"] == "error":
+        raise TrialStopped(str(msg.get("message")))
+    if msg["kind"] != "initial_skill" or not isinstance(msg.get("report"), dict):
+        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to an initial-skill order")
+    return msg["report"]
+
+
 def infer(built: Built, batch: int, repeat: int) -> tuple[int, ...]:
     """Run `repeat` forward passes on a random batch inside the trainer; the output's shape."""
     built.runner.send("infer", batch=batch, repeat=repeat)

@@ -14,7 +14,7 @@ import torch
 from harness.engine import loop
 from harness.engine.data import MNIST
 from harness.engine.recipe import Recipe
-from harness.runner import anatomy, channel, programs
+from harness.runner import anatomy, channel, initial_skill, programs
 
 MONITORED_TEST = ("test_loss", "test_acc")  # recipe numbers only the judge can give back
 
@@ -69,6 +69,16 @@ class Trainer:
             head=dataclasses.asdict(found.head) if found.head is not None else None,
             counted_macs=found.counted_macs,
         )
+
+    def initial_skill(self, order: dict) -> None:
+        """What the initial weights know: measured on training images, weights restored after."""
+        program = self.program.to(self.device)
+        try:
+            report = initial_skill.measure(program, order["images"].to(self.device), order["labels"])
+        except Exception as e:  # the candidate's graph failed on real images: its failure, said as such
+            self.send("error", stage="initial skill", message=f"{type(e).__name__}: {str(e)[:300]}")
+            return
+        self.send("initial_skill", report=report)
 
     def infer(self, order: dict) -> None:
         """`repeat` evaluation passes, timed by the judge across the wire."""
@@ -142,6 +152,7 @@ class Trainer:
             "infer": self.infer,
             "train": self.train,
             "anatomy": self.anatomy,
+            "initial_skill": self.initial_skill,
         }
         while True:
             order = self.receive()
