@@ -946,3 +946,39 @@ def test_automagic_lines_without_their_percent_sign_are_magics(tmp_path):
     assert vet(write([got], tmp_path / "out")[0])[0].recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
     # Python that begins with those words is left as it is
     assert _strip_magics("cat = 3\npip in x\nenv.step(a)") == "cat = 3\npip in x\nenv.step(a)"
+
+
+@pytest.mark.parametrize(
+    "build, want",
+    [
+        ("MODELS = {'small': Small, 'wide': Wide}\nmodel = MODELS['wide']().to(device)", "Wide"),
+        (
+            "def get_model(name):\n    return {'small': Small, 'wide': Wide}.get(name, Small)()\n"
+            "model = get_model('wide').to(device)",
+            "Wide",
+        ),
+        (
+            "def get_model(name):\n    return {'small': Small}.get(name, Wide)()\nmodel = get_model('other').to(device)",
+            "Wide",
+        ),
+        (
+            "def get_model(name='wide'):\n    models = {'small': Small, 'wide': Wide}\n    return models[name]()\n"
+            "model = get_model().to(device)",
+            "Wide",
+        ),
+    ],
+)
+def test_a_model_a_factory_picks_by_key_is_followed(build, want, tmp_path):
+    # `{'model1': Model1}.get(name, Model1)()` was not followed (the optimizer's model "cannot be traced",
+    # and every class was imported untrained); a constant key picks its entry, a missing one .get's default.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + SMALL.replace("Small", "Wide") + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            build + "\noptimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "for epoch in range(1, 16):\n    train(model, device, train_loader, optimizer, epoch)\n"
+        ),
+    )
+    (tmp_path / "factory.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "factory.ipynb")
+    assert f"return {want}()" in got.code and not any("cannot be traced" in n for n in got.notes), got.notes
+    assert vet(write([got], tmp_path / "out")[0])[0].recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)

@@ -1455,19 +1455,29 @@ class SourceProgram:
                         ret.value, Ctx(unit, f[0], ret.lineno, binds), depth + 1, through | {id(f[0])}
                     )
             return found
-        if f is not None and isinstance(f[0], ast.Subscript):  # model_map[name](...): a class chosen by a key
+        # model_map[name](...), or model_map.get(name, Default)(...): a class chosen by a key
+        getter = (
+            f is not None
+            and isinstance(f[0], ast.Call)
+            and isinstance(f[0].func, ast.Attribute)
+            and f[0].func.attr == "get"
+            and 1 <= len(f[0].args) <= 2
+        )
+        if f is not None and (isinstance(f[0], ast.Subscript) or getter):
             sub, sc = f
-            table = self.follow(sub.value, sc)
+            table = self.follow(sub.func.value if getter else sub.value, sc)
             if table is not None and isinstance(table[0], ast.Dict):
                 d, dc = table
                 try:
-                    key = self.value(sub.slice, sc)
+                    key = self.value(sub.args[0] if getter else sub.slice, sc)
                 except Unknown:
                     key = None
                 pairs = list(zip(d.keys, d.values))
                 chosen = [(k, val) for k, val in pairs if isinstance(k, ast.Constant) and k.value == key]
                 why = None
-                if not chosen:
+                if not chosen and getter and key is not None and len(sub.args) == 2:
+                    chosen, dc = [(None, sub.args[1])], sc  # a key the table lacks: .get's default
+                elif not chosen:
                     chosen = pairs
                     why = (
                         f"`{_short(sub)}` picks the class at run time"
