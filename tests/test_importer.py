@@ -958,7 +958,8 @@ def test_automagic_lines_without_their_percent_sign_are_magics(tmp_path):
             "Wide",
         ),
         (
-            "def get_model(name):\n    return {'small': Small}.get(name, Wide)()\nmodel = get_model('other').to(device)",
+            "def get_model(name):\n    return {'small': Small}.get(name, Wide)()\n"
+            "model = get_model('other').to(device)",
             "Wide",
         ),
         (
