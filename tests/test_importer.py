@@ -983,3 +983,55 @@ def test_a_model_a_factory_picks_by_key_is_followed(build, want, tmp_path):
     (got,) = import_source(tmp_path / "factory.ipynb")
     assert f"return {want}()" in got.code and not any("cannot be traced" in n for n in got.notes), got.notes
     assert vet(write([got], tmp_path / "out")[0])[0].recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
+
+
+TAIL = "[transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]"
+ROT = "transforms.RandomRotation((-7.0, 7.0), fill=0)"
+
+
+@pytest.mark.parametrize(
+    "build, rotates",
+    [
+        (f"base = {TAIL}\naug = [{ROT}]\ntrain_tf = transforms.Compose(aug + base)", True),
+        (f"tf = [{ROT}] if AUGMENT else []\ntf = tf + {TAIL}\ntrain_tf = transforms.Compose(tf)", True),
+        (f"tf = []\nif AUGMENT:\n    tf += [{ROT}]\ntf += {TAIL}\ntrain_tf = transforms.Compose(tf)", True),
+        (f"tf = []\nif not AUGMENT:\n    tf += [{ROT}]\ntf += {TAIL}\ntrain_tf = transforms.Compose(tf)", False),
+        (f"tf = []\nif AUGMENT:\n    tf.append({ROT})\ntf.extend({TAIL})\ntrain_tf = transforms.Compose(tf)", True),
+        (f"tf = {TAIL}\ntf.insert(0, {ROT})\ntrain_tf = transforms.Compose(tf)", True),
+        (
+            f"def get_tf(train=True):\n    t = {TAIL}\n    if train:\n        t = [{ROT}] + t\n"
+            "    return transforms.Compose(t)\ntrain_tf = get_tf(True)",
+            True,
+        ),
+    ],
+)
+def test_a_transform_list_built_in_steps_is_read(build, rotates, tmp_path):
+    # Lists joined with + or += under an `if`, or grown by append/extend/insert: once "its list of transforms
+    # cannot be read" (mean 0, std 1, no augmentation), or for append silently the empty list it started as.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\nAUGMENT = True\n"),
+        GEN.code(
+            build
+            + "\ntrain_loader = torch.utils.data.DataLoader(datasets.MNIST('.', transform=train_tf), batch_size=64)\n"
+        ),
+        _training_cell("Small"),
+    )
+    (tmp_path / "steps.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "steps.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert (recipe["mean"], recipe["std"]) == (0.1307, 0.3081), got.notes
+    assert recipe["augment"] == ([dict(name="RandomRotation", degrees=(-7.0, 7.0), fill=0)] if rotates else [])
+
+
+def test_a_transform_list_a_loop_grows_is_not_guessed(tmp_path):
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            f"tf = []\nfor t in [{ROT}] + {TAIL}:\n    tf.append(t)\ntrain_tf = transforms.Compose(tf)\n"
+            "train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', transform=train_tf), batch_size=64)\n"
+        ),
+        _training_cell("Small"),
+    )
+    (tmp_path / "loop.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "loop.ipynb")
+    assert any("`transforms.Compose(tf)`: its list of transforms cannot be read" in n for n in got.notes), got.notes

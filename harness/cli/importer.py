@@ -1473,7 +1473,9 @@ class SourceProgram:
                 except Unknown:
                     key = None
                 pairs = list(zip(d.keys, d.values))
-                chosen = [(k, val) for k, val in pairs if isinstance(k, ast.Constant) and k.value == key]
+                chosen: list[tuple[Any, Any]] = [
+                    (k, val) for k, val in pairs if isinstance(k, ast.Constant) and k.value == key
+                ]
                 why = None
                 if not chosen and getter and key is not None and len(sub.args) == 2:
                     chosen, dc = [(None, sub.args[1])], sc  # a key the table lacks: .get's default
@@ -2636,8 +2638,8 @@ class Analysis:
             return node, c, [(node, c)]
         node, c = compose
         lst = _argument(node, 0, "transforms")
-        r = p.follow(lst, c) if lst is not None else None
-        if r is None or not isinstance(r[0], (ast.List, ast.Tuple)):
+        elts = self._list_items(lst, c) if lst is not None else None
+        if elts is None:
             notes.append(
                 (
                     "not translated",
@@ -2647,13 +2649,97 @@ class Analysis:
             )
             return None
         items = []
-        for e in r[0].elts:
+        for e, ec in elts:
             if isinstance(e, ast.Starred):
-                notes.append(("not translated", r[1].unit.where(e.lineno), f"`{_short(e, 50)}`: unpacked list"))
+                notes.append(("not translated", ec.unit.where(e.lineno), f"`{_short(e, 50)}`: unpacked list"))
                 continue
-            er = p.follow(e, r[1])
-            items.append(er if er is not None else (e, r[1]))
+            er = p.follow(e, ec)
+            items.append(er if er is not None else (e, ec))
         return node, c, items
+
+    def _list_items(self, expr, ctx: Ctx, depth: int = 0) -> list | None:
+        """The elements a list of transforms holds where it is read, each (expression, ctx): a literal,
+        `a + b`, `x if cond else y` and `if` blocks the text decides, a name with the `+=`, append, extend
+        and insert made on it since its assignment. None when any part cannot be read (a loop adds to it)."""
+        p = self.p
+        if depth > 12:
+            return None
+        if isinstance(expr, (ast.List, ast.Tuple)):
+            return [(e, ctx) for e in expr.elts]
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+            left = self._list_items(expr.left, ctx, depth + 1)
+            right = self._list_items(expr.right, ctx, depth + 1) if left is not None else None
+            return None if right is None or left is None else left + right
+        if isinstance(expr, ast.IfExp):
+            try:
+                test = _truthy(p.value(expr.test, ctx))
+            except Unknown:
+                return None
+            return self._list_items(expr.body if test else expr.orelse, ctx, depth + 1)
+        if isinstance(expr, ast.Name):
+            return self._name_items(expr.id, ctx, depth)
+        r = p.deref(expr, ctx)
+        if r is None or r[0] is expr or not isinstance(r[0], ast.AST):
+            return None
+        return self._list_items(r[0], r[1], depth + 1)
+
+    def _name_items(self, name: str, ctx: Ctx, depth: int) -> list | None:
+        """A list variable's elements where `ctx` reads it: its last assignment before that line, and what
+        the statements between add to it. The statements of its own scope only."""
+        p, unit = self.p, ctx.unit
+        events: list[tuple[int, str, Any]] = []
+        for n in ast.walk(ctx.func if ctx.func is not None else unit.tree):
+            line = getattr(n, "lineno", 0)
+            if not line or line >= ctx.line or p.func_of(n, unit) is not ctx.func:
+                continue
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in n.targets):
+                events.append((line, "set", n))
+            elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id == name:
+                events.append((line, "add", n))
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == name
+                and n.func.attr in ("append", "extend", "insert")
+            ):
+                events.append((line, n.func.attr, n))
+        events.sort(key=lambda e: (e[0], getattr(e[2], "col_offset", 0)))
+        live = [e for e in events if p.live(e[2], unit, ctx.func, ctx.binds)]
+        sets = [i for i, e in enumerate(live) if e[1] == "set"]
+        if not live:
+            r = p.follow(ast.Name(id=name, ctx=ast.Load()), ctx)  # a parameter, or a name of another scope
+            return None if r is None or not isinstance(r[0], ast.AST) else self._list_items(r[0], r[1], depth + 1)
+        if not sets:
+            return None  # added to, but assigned where this scope does not show
+        first = sets[-1]
+        if any(p.enclosing(e[2], unit, (ast.For, ast.AsyncFor, ast.While)) for e in live[first:]):
+            return None  # how many times a loop adds cannot be read
+        st = live[first][2]
+        items = self._list_items(st.value, Ctx(unit, ctx.func, st.lineno, ctx.binds), depth + 1)
+        for line, kind, n in live[first + 1 :]:
+            if items is None:
+                return None
+            at = Ctx(unit, ctx.func, line, ctx.binds)
+            if kind == "add" and isinstance(n.op, ast.Add):
+                more = self._list_items(n.value, at, depth + 1)
+                items = None if more is None else items + more
+            elif kind == "append" and len(n.args) == 1:
+                items = items + [(n.args[0], at)]
+            elif kind == "extend" and len(n.args) == 1:
+                more = self._list_items(n.args[0], at, depth + 1)
+                items = None if more is None else items + more
+            elif kind == "insert" and len(n.args) == 2:
+                try:
+                    i = p.value(n.args[0], at)
+                except Unknown:
+                    return None
+                if not isinstance(i, int):
+                    return None
+                items = items[:i] + [(n.args[1], at)] + items[i:]
+            else:
+                return None
+        return items
 
     def _normalization(self, items: list, node, c: Ctx, fields: dict, notes: list) -> tuple:
         """(mean, std, index of the Normalize or None), written into fields: the first Normalize
