@@ -1035,3 +1035,54 @@ def test_a_transform_list_a_loop_grows_is_not_guessed(tmp_path):
     (tmp_path / "loop.ipynb").write_text(nb)
     (got,) = import_source(tmp_path / "loop.ipynb")
     assert any("`transforms.Compose(tf)`: its list of transforms cannot be read" in n for n in got.notes), got.notes
+
+
+LIT = """
+import pytorch_lightning as pl
+
+
+class Lit(pl.LightningModule):
+    def __init__(self, lr=0.05):
+        super().__init__()
+        self.lr = lr
+        self.net = Small()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.nll_loss(self(x), y)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.1)]
+
+
+tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+train_loader = torch.utils.data.DataLoader(datasets.MNIST(".", train=True, transform=tf), batch_size=64)
+trainer = pl.Trainer(max_epochs=EPOCHS)
+trainer.fit(Lit(lr=0.03), train_loader)
+"""
+
+
+@pytest.mark.parametrize("epochs, want", [(12, 12), (20, 15)])
+def test_a_lightning_trainer_gives_the_epoch_count(epochs, want, tmp_path):
+    # `pl.Trainer(max_epochs=12)` runs the loop the script does not write: once "no epoch count is found"
+    # and the rule's 15 taken.
+    (tmp_path / "lit.py").write_text(GEN.IMPORTS + SMALL + LIT.replace("EPOCHS", str(epochs)))
+    (got,) = import_source(tmp_path / "lit.py")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["epochs"] == want and not any("no epoch count" in n for n in got.notes), got.notes
+    assert recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
+    assert recipe["schedule"] == dict(name="StepLR", step_size=5, gamma=0.1)
+    assert f"epochs={want},  # lit.py, line " in got.code and "pl.Trainer(max_epochs=" in got.code
+
+
+def test_a_lightning_module_with_its_own_layers_is_named_in_the_error(tmp_path):
+    own = LIT.replace("        self.net = Small()\n", "        self.conv = nn.Conv2d(1, 8, 3)\n").replace(
+        "return self.net(x)", "return self.conv(x).mean((2, 3))"
+    )
+    (tmp_path / "lit.py").write_text(GEN.IMPORTS + own.replace("EPOCHS", "12"))
+    with pytest.raises(ImportFailed, match="`Lit` is a LightningModule with its own layers"):
+        import_to(tmp_path / "lit.py", tmp_path / "out")

@@ -1721,6 +1721,17 @@ class Analysis:
         p = self.p
         receiver = _receiver(optimizer)
         r = p.follow(receiver, ctx) if receiver is not None else None
+        if (
+            r is not None
+            and isinstance(r[0], SelfVal)
+            and any(_short(b).endswith("LightningModule") for b in r[0].cls.bases)
+        ):
+            # configure_optimizers of a LightningModule that holds its layers itself: no nn.Module to build
+            name = r[0].cls.name
+            return (
+                f"`{name}` is a LightningModule with its own layers, and a candidate is a plain nn.Module: move the "
+                f"layers into an nn.Module class that {name} holds (`self.net = Net()`) to import it"
+            )
         while r is not None and isinstance(r[0], ast.Call) and isinstance(r[0].func, ast.Attribute):
             if r[0].func.attr not in PASS_THROUGH_METHODS:
                 break
@@ -2215,6 +2226,9 @@ class Analysis:
         if loop is not None:
             count, origin, origins = self._loop_count(loop, notes)
             self._note_early_stop(loop, notes)
+        if count is None:
+            count, origin = self._trainer_epochs(notes)
+            origins += [origin] if origin is not None else []
         planned = self.schedule_epochs
         if count is None and planned is not None and isinstance(planned[0], int):
             count, origin = planned[0], planned[1]
@@ -2238,6 +2252,31 @@ class Analysis:
                 )
             )
         fields["epochs"] = RecipeField(count, origins)
+
+    def _trainer_epochs(self, notes: list) -> tuple:
+        """(count, origin) from a Lightning `Trainer(max_epochs=N)`, which runs the training loop the
+        source does not write; (None, None) when there is none. The last one built is taken."""
+        p = self.p
+        found = []
+        for u in p.units:
+            for c in u.calls:
+                ctx = p.ctx_at(c, u)
+                kw = next((k.value for k in c.keywords if k.arg == "max_epochs"), None)
+                if kw is None or p.kind(c, ctx) != "Trainer" or not p.live(c, u):
+                    continue
+                try:
+                    n = p.read(kw, ctx)
+                except Unknown:
+                    continue
+                if isinstance(n, int) and not isinstance(n, bool):
+                    found.append((n, (u, c.lineno)))
+        if not found:
+            return None, None
+        if len({n for n, _ in found}) > 1:
+            u, line = found[-1][1]
+            shown = ", ".join(f"{n} ({o[0].where(o[1])})" for n, o in found)
+            notes.append(("interpreted", u.where(line), f"Trainers with max_epochs {shown}: the last is taken"))
+        return found[-1]
 
     def _loop_count(self, loop, notes: list) -> tuple:
         """(count or None, its origin, the origins): how many times the loop runs, when it counts
