@@ -59,7 +59,11 @@ def main() -> int:
         x = normalise(images, Recipe.from_dict(entry.recipe))
         for seed in seeds:
             with trial.runner(Path(entry.file), settings) as r:
-                built = trial.build(r, name, seed)
+                try:
+                    built = trial.build(r, name, seed)
+                except trial.TrialStopped as e:
+                    print(f"{name} seed {seed}: not built: {e.reason}", file=sys.stderr)
+                    continue
                 report = trial.initial_skill(built, x, labels)
                 rows.append(row(name, seed, "initial", report))
                 for found in report["programs"].values():

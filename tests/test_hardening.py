@@ -356,6 +356,53 @@ def test_a_graph_that_fails_only_when_run_is_the_candidates_failure(tmp_path, sa
     assert "can't allocate memory" in reason, reason
 
 
+def test_a_weight_stored_as_a_seed_draw_that_the_graph_takes_away_again_is_caught_where_it_is_computed(
+    tmp_path, sandboxed
+):
+    """W = TABLE + wave(k) and k are both drawn from the seed, so every stored tensor changes
+    with it; the graph recomputes wave(k) and takes it away, and the value it computes, the
+    table, does not change. Values computed from the weights alone go through the seed check too."""
+    path = attack_file(
+        tmp_path,
+        f"""
+        def wave(k):
+            return torch.sin(torch.arange(7840.0) * k).reshape(10, 784) * 3
+        class Wave(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("k", torch.rand(1) * 100 + 1)
+                self.w = nn.Parameter({OFFLINE} + wave(self.k))
+            def forward(self, x):
+                return x.flatten(1) @ (self.w - wave(self.k)).t()
+        """,
+        "Wave()",
+    )
+    reason = stopped_reason(path, sandboxed)
+    assert "the value 'sub (computed, " in reason and "does not depend on the seed" in reason, reason
+    assert "a weight stored as a seed draw that the graph takes away again" in reason, reason
+
+
+def test_weights_computed_from_weights_pass_when_they_change_with_the_seed(tmp_path, sandboxed):
+    """Weight standardisation, a norm, a mask and a fill computed from a weight are computed
+    from seed draws, so they change with the seed, or hold a fill: all pass."""
+    path = attack_file(
+        tmp_path,
+        """
+        class Standardised(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.randn(10, 784) * 0.01)
+                self.g = nn.Parameter(torch.ones(10))
+            def forward(self, x):
+                w = (self.w - self.w.mean(1, keepdim=True)) / self.w.std(1, keepdim=True)
+                w = w * (self.w.abs() > 0.001).float() + torch.zeros_like(self.w) + self.w.norm(dim=1, keepdim=True)
+                return x.flatten(1) @ (w * self.g.unsqueeze(1)).t()
+        """,
+        "Standardised()",
+    )
+    assert built_in_runner(path, sandboxed).budget.total == 7840 + 10
+
+
 # ---------------------------------------------------------------- the head-start check: function, not tensors
 
 
@@ -372,8 +419,9 @@ def _templates() -> str:
 
 def test_learned_weights_hidden_as_a_seed_draw_minus_its_twin_are_refused_before_training(tmp_path, sandboxed):
     """W = P + R and Q = R are both fresh draws to any check of the tensors (P is small beside R),
-    and the forward uses W - Q = P. The seed check cannot see P; what P knows shows in the
-    predictions before the first step, and the judge refuses to train it."""
+    and the forward takes x @ Q from x @ W, so P never exists as a value either. The seed check
+    cannot see P; what P knows shows in the predictions before the first step, and the judge
+    refuses to train it."""
     path = attack_file(
         tmp_path,
         _templates()
@@ -386,7 +434,8 @@ def test_learned_weights_hidden_as_a_seed_draw_minus_its_twin_are_refused_before
                 self.register_buffer("q", r.clone())
                 self.register_buffer("qb", rb.clone())
             def forward(self, x):
-                return F.avg_pool2d(x, 4).flatten(1) @ (self.w - self.q).t() + (self.b - self.qb)
+                f = F.avg_pool2d(x, 4).flatten(1)
+                return f @ self.w.t() - f @ self.q.t() + self.b - self.qb
         """.replace("\n        ", "\n"),
         "Hidden()",
     )
@@ -442,9 +491,10 @@ def _learned_network() -> str:
 
 def test_a_learned_network_behind_a_fresh_head_is_refused_however_its_weights_are_hidden(tmp_path, sandboxed):
     """Each learned tensor is stored as itself plus a large wave that the graph computes again
-    from one seed-drawn number and takes away, and a layer drawn fresh from the seed scrambles
-    the learned classes. No tensor repeats across seeds and the predictions are near chance,
-    but the learned logits inside group the digits by class far better than pixels do."""
+    from one seed-drawn number; each layer runs on both and takes one output from the other, so
+    no value computed from weights alone repeats across seeds. A layer drawn fresh from the
+    seed scrambles the learned classes, so the predictions are near chance, but the learned
+    logits inside group the digits by class far better than pixels do."""
     path = attack_file(
         tmp_path,
         _learned_network()
@@ -458,10 +508,13 @@ def test_a_learned_network_behind_a_fresh_head_is_refused_however_its_weights_ar
                 self.w = nn.ParameterList(nn.Parameter(torch.tensor(t) + wave(len(t), self.k)) for t in LEARNED)
                 self.scramble = nn.Linear(10, 10)
             def forward(self, x):
-                a, b, c, d, e, f = (w - wave(w.numel(), self.k) for w in self.w)
-                x = F.relu(F.conv2d(x, a.reshape(4, 1, 5, 5), b, stride=2))
-                x = F.relu(F.conv2d(x, c.reshape(8, 4, 5, 5), d, stride=2))
-                return self.scramble(x.flatten(1) @ e.reshape(10, 128).t() + f)
+                a, b, c, d, e, f = self.w
+                wa, wb, wc, wd, we, wf = (wave(w.numel(), self.k) for w in self.w)
+                x = F.conv2d(x, a.reshape(4, 1, 5, 5), b, stride=2) - F.conv2d(x, wa.reshape(4, 1, 5, 5), wb, stride=2)
+                x = F.relu(x)
+                x = F.conv2d(x, c.reshape(8, 4, 5, 5), d, stride=2) - F.conv2d(x, wc.reshape(8, 4, 5, 5), wd, stride=2)
+                x = F.relu(x).flatten(1)
+                return self.scramble(x @ e.reshape(10, 128).t() + f - (x @ we.reshape(10, 128).t() + wf))
         """.replace("\n        ", "\n"),
         "Learned()",
     )

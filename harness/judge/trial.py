@@ -349,6 +349,7 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
     counted = budgets.count(tensors, report["free"])
     if check_seed:
         _check_seed(name, seeds, tensors, progs, check, set(report["free"]), counted.total)
+        _check_computed(trainer, name, seeds, check, counted.total)
     state = {k: v for k, v in tensors.items() if "(constant" not in k}
     layers = None
     if anatomy:  # read from the evaluation program in the trainer, like everything else
@@ -424,6 +425,33 @@ def _check_seed(name: str, seeds: list[int], tensors: dict, progs: dict, check: 
         raise TrialStopped(
             f"{name}: weight {key!r} {what} under seeds {seeds[1]} and {seeds[0]}: the harness owns "
             f"the seed; remove torch.manual_seed, generator state and weights written into the file",
+            total,
+        )
+
+
+def _check_computed(trainer: Runner, name: str, seeds: list[int], check: dict, total: int) -> None:
+    """TrialStopped when a value the programs compute from their weights alone (before reading
+    the images) is the same under both seeds, though the weights it comes from are not: a weight
+    stored as a seed draw that the graph takes away again (harness.runner.derived)."""
+    state = check["state"]
+    limit = trainer.settings.build_limit
+    trainer.send(
+        "derived",
+        check={"train": {**state, **check["constants"]}, "eval": {**state, **check.get("eval_constants", {})}},
+    )
+    trainer.expect_within(limit, f"took more than {limit:g} s to compute what it computes from its weights")
+    msg = trainer.receive()
+    trainer.expect_within(None)
+    if msg["kind"] == "error":
+        raise TrialStopped(f"{name}: {msg.get('message')}", total)
+    if msg["kind"] != "derived" or not (_tensor_dict(msg.get("mine")) and _tensor_dict(msg.get("theirs"))):
+        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to a derived order")
+    if (found := seeds_check.blind(msg["mine"], msg["theirs"], set())) is not None:
+        key, what = found
+        raise TrialStopped(
+            f"{name}: the value {key!r}, computed from its weights, {what} under seeds {seeds[1]} and "
+            f"{seeds[0]}, though the weights themselves change: a weight stored as a seed draw that the "
+            "graph takes away again. The harness owns the initialisation: remove weights written into the file",
             total,
         )
 

@@ -14,7 +14,7 @@ import torch
 from harness.engine import loop
 from harness.engine.data import MNIST
 from harness.engine.recipe import Recipe
-from harness.runner import anatomy, channel, initial_skill, programs
+from harness.runner import anatomy, channel, derived, initial_skill, programs
 
 MONITORED_TEST = ("test_loss", "test_acc")  # recipe numbers only the judge can give back
 
@@ -79,6 +79,22 @@ class Trainer:
             self.send("error", stage="initial skill", message=f"{type(e).__name__}: {str(e)[:300]}")
             return
         self.send("initial_skill", report=report)
+
+    def derived(self, order: dict) -> None:
+        """What both programs compute from their weights alone, under this seed and the check seed."""
+        try:
+            mine, theirs = derived.compare(self.program, order["check"])
+        except derived.TooMany as e:
+            self.send("error", stage="derived", message=str(e))
+            return
+        except Exception as e:  # a computation the graph traced but cannot run: the candidate's
+            self.send(
+                "error",
+                stage="derived",
+                message=f"computing from its weights failed: {type(e).__name__}: {str(e)[:300]}",
+            )
+            return
+        self.send("derived", mine=mine, theirs=theirs)
 
     def infer(self, order: dict) -> None:
         """`repeat` evaluation passes, timed by the judge across the wire."""
@@ -153,6 +169,7 @@ class Trainer:
             "train": self.train,
             "anatomy": self.anatomy,
             "initial_skill": self.initial_skill,
+            "derived": self.derived,
         }
         while True:
             order = self.receive()
