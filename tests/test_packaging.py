@@ -61,7 +61,11 @@ def venv(tmp_path_factory, wheel) -> Path:
 
 def test_the_wheel_holds_the_harness_its_script_and_plugin_and_no_models_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert "harness/plugin.py" in names and "harness/runner/registry.py" in names and "harness/cli/importer.py" in names
+    assert (
+        "harness/plugin.py" in names
+        and "harness/runner/registry.py" in names
+        and "harness/cli/importer/__init__.py" in names
+    )
     assert not any(n.startswith("models/") for n in names)
     meta = next(n for n in names if n.endswith("entry_points.txt"))
     entry_points = zipfile.ZipFile(wheel).read(meta).decode()

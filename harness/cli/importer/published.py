@@ -1,0 +1,236 @@
+"""The author's published numbers: per-epoch test results and the parameter count read from a notebook's
+saved outputs, with notes where the built model's count can differ from them (layers forward never uses,
+summaries printed by earlier versions of the class)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from harness.cli.importer.program import SourceProgram
+from harness.cli.importer.sources import Unit
+from harness.cli.importer.values import name_of
+
+# torch.nn layers without weights: one built and never used changes no parameter count
+PARAMETER_FREE = (
+    "Dropout",
+    "ReLU",
+    "LeakyReLU",
+    "GELU",
+    "SiLU",
+    "ELU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "MaxPool",
+    "AvgPool",
+    "AdaptiveAvgPool",
+    "AdaptiveMaxPool",
+    "Flatten",
+    "Identity",
+    "Upsample",
+    "ZeroPad",
+)
+
+
+# ---------------------------------------------------------------- published numbers
+
+TEST_FULL = re.compile(
+    r"(?:test|val\w*)\b[^\n]*?loss\s*[:=]?\s*([0-9.]+)[^\n]*?accuracy\s*[:=]?\s*(\d+)\s*/\s*(\d+)"
+    r"\s*\(\s*([0-9.]+)\s*%?\s*\)",
+    re.I,
+)
+TEST_RATIO = re.compile(
+    r"(?:test|val\w*)\b[^\n]*?accuracy\s*[:=]?\s*(\d+)\s*/\s*(\d+)\s*\(\s*([0-9.]+)\s*%?\s*\)", re.I
+)
+TEST_ACC = re.compile(r"(?:test|val(?:idation)?)[ _-]?acc(?:uracy)?\s*[:=]\s*([0-9.]+)\s*%?", re.I)
+TEST_PAIR = re.compile(r"\b(?:test|val)\s*[:=]\s*([0-9.]+)\s*\(\s*([0-9.]+)\s*%\s*\)", re.I)
+TEST_LOSS = re.compile(r"(?:test|val\w*)[ _-]?(?:set\W+)?(?:average\s+)?loss\s*[:=]\s*([0-9.]+)", re.I)
+EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)", re.I)
+PARAMS = re.compile(r"Total params:\s*([\d,]+)")
+
+
+def parse_log(text: str) -> tuple[list[dict], list[str]]:
+    """Per-epoch test results in a saved output, in order: {"epoch", "test_acc", ...}, with the epoch
+    as printed (from 1; a log counting from 0 is shifted, and said so) or else by order; and notes."""
+    records: list[dict] = []
+    notes: list[str] = []
+    current: int | None = None
+    used: set[int] = set()
+    for raw in re.split(r"[\r\n]+", text):
+        line = raw.strip()
+        if not line:
+            continue
+        rec = None
+        m = TEST_FULL.search(line)
+        if m:
+            rec = {
+                "test_loss": float(m.group(1)),
+                "test_correct": int(m.group(2)),
+                "test_total": int(m.group(3)),
+                "test_acc": float(m.group(4)),
+            }
+        elif m := TEST_RATIO.search(line):
+            rec = {"test_correct": int(m.group(1)), "test_total": int(m.group(2)), "test_acc": float(m.group(3))}
+        elif m := TEST_PAIR.search(line):
+            rec = {"test_loss": float(m.group(1)), "test_acc": float(m.group(2))}
+        elif (am := TEST_ACC.search(line)) and "%|" not in line:  # a tqdm bar's running number is no result
+            rec = {"test_acc": float(am.group(1))}
+            lm = TEST_LOSS.search(line)
+            if lm:
+                rec["test_loss"] = float(lm.group(1))
+        em = EPOCH.search(line)
+        if rec is None:
+            if em:
+                current = int(em.group(1))
+            continue
+        epoch = int(em.group(1)) if em and em.start() < (m.start() if m else len(line)) else current
+        if epoch is None or epoch in used:
+            epoch = (max(used) + 1) if used else (1 if epoch is None else epoch)
+        if records and epoch <= records[-1]["epoch"] and epoch in (0, 1):  # a new run: keep the last one
+            notes.append("the outputs hold more than one run; the last one is taken")
+            records, used = [], set()
+        used.add(epoch)
+        records.append({"epoch": epoch, **rec})
+        current = None
+    if records and records[0]["epoch"] == 0:
+        notes.append("the log counts epochs from 0; they are numbered from 1 here")
+        for r in records:
+            r["epoch"] += 1
+    for r in records:
+        _exact_accuracy(r)
+        if "test_acc" in r and not 0 <= r["test_acc"] <= 100:
+            r["test_acc"] = None
+    return records, notes
+
+
+def _exact_accuracy(rec: dict) -> None:
+    """The accuracy from the printed counts when the printed percentage rounds them: the course's first
+    templates print `({:.0f}%)`, so 9,933 of 10,000 shows as 99%, which would misreport every epoch."""
+    correct, total, shown = rec.get("test_correct"), rec.get("test_total"), rec.get("test_acc")
+    if not correct or not total or shown is None:
+        return
+    exact = round(100 * correct / total, 4)
+    if abs(exact - shown) <= 0.5:  # the same number, printed with fewer digits; else keep what was printed
+        rec["test_acc"] = exact
+
+
+def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
+    """The author's numbers from the entry notebook's saved outputs: the parameter count torchsummary
+    printed and the per-epoch test results of the training cell."""
+    entry = next((u for u in program.units if u.is_entry and u.notebook), None)
+    empty: dict = {"params": None, "epochs": [], "source": ""}
+    if entry is None or entry.cells is None:  # a notebook's unit has its cells
+        return empty, []
+    cells = entry.cells
+    train_cells = []
+    if loop is not None and loop[1] is entry:
+        node = loop[0]
+        func = program.func_of(node, entry)
+        if func is None:
+            train_cells = [entry.cell_of(node.lineno)]
+        else:
+            train_cells = [entry.cell_of(c.lineno) for c, u, _ in program.call_sites(func, entry) if u is entry]
+    elif loop is not None:
+        func = program.func_of(loop[0], loop[1])
+        if func is not None:
+            train_cells = [entry.cell_of(c.lineno) for c, u, _ in program.call_sites(func, loop[1]) if u is entry]
+    train_cells = [c for c in train_cells if c is not None]
+    log_cells = [c for c in train_cells if parse_log(c[3])[0]] or [c for c in cells if parse_log(c[3])[0]]
+    records: list[dict] = []
+    notes: list[str] = []
+    if len(log_cells) > 1:
+        # Several cells print a test log: each is a run. This model's is the first at or after the cell
+        # that builds it, else the last.
+        made = (
+            model[2].lineno
+            if model is not None and model[2] is not None and model[3] is not None and model[3].unit is entry
+            else None
+        )
+        start = entry.cell_of(made)[0] if made is not None and entry.cell_of(made) else None
+        after = [c for c in log_cells if start is not None and c[0] >= start]
+        chosen = after[0] if after else log_cells[-1]
+        notes.append(
+            f"cells {', '.join(str(c[0]) for c in log_cells)} each print a test log; cell {chosen[0]}'s "
+            f"is taken as this model's"
+        )
+        log_cells = [chosen]
+    if log_cells:
+        records, more = parse_log(log_cells[0][3])
+        notes += more
+    params, params_cell = None, None
+    last_train = max((c[0] for c in train_cells), default=None)
+    for c in cells:
+        for m in PARAMS.finditer(c[3]):
+            if last_train is None or c[0] <= last_train or params is None:
+                params, params_cell = int(m.group(1).replace(",", "")), c[0]
+    if model is not None and params is not None:
+        notes += _stale_summaries(entry, model[0].name, params, params_cell)
+    parts = []
+    if params_cell is not None:
+        parts.append(f"cell {params_cell} (torchsummary)")
+    if log_cells:
+        parts.append(f"cell{'s' if len(log_cells) > 1 else ''} {', '.join(str(c[0]) for c in log_cells)} (test log)")
+    source = f"{entry.rel}: saved outputs of {' and '.join(parts)}" if parts else ""
+    return {"params": params, "epochs": records, "source": source}, notes
+
+
+def unused_layers(cls: ast.ClassDef, unit: Unit) -> list[tuple]:
+    """A note for each layer `__init__` builds that no method of the class reads (a block commented out
+    of forward): its parameters count in the harness's total but not in torchsummary's, which sees only
+    the layers a forward pass runs, so the built count exceeds the published one by theirs."""
+    methods = {n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    init = methods.get("__init__")
+    if init is None or "forward" not in methods:
+        return []  # a forward inherited from another class may read any of them
+    dynamic = ("children", "modules", "named_children", "named_modules", "__dict__", "_modules")
+    built: dict[str, ast.stmt] = {}
+    for stmt in ast.walk(init):
+        if not isinstance(stmt, ast.Assign) or not isinstance(stmt.value, ast.Call):
+            continue
+        head = name_of(stmt.value.func).rpartition(".")[2]
+        if not head[:1].isupper() or head.startswith(PARAMETER_FREE):
+            continue  # layers with weights are classes (nn.Conv2d, a block of the source); a tensor is none
+        for t in stmt.targets:
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                built.setdefault(t.attr, stmt)
+    read: set[str] = set()
+    for n in ast.walk(cls):
+        if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load):
+            read.add(n.attr)
+        elif isinstance(n, ast.Name) and n.id in ("getattr", "vars"):
+            return []  # layers reached by name at run time: which ones cannot be read
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            read.add(n.value)
+    if read & set(dynamic):
+        return []
+    return [
+        (
+            "interpreted",
+            unit.where(stmt.lineno),
+            f"{cls.name}.{attr} is built in __init__ but forward never uses it: its parameters count in the "
+            f"harness's total, not in torchsummary's (which counts the layers a forward pass runs); kept as "
+            f"in the source",
+        )
+        for attr, stmt in built.items()
+        if attr not in read
+    ]
+
+
+def _stale_summaries(entry: Unit, cls: str, params: int, params_cell: int | None) -> list[str]:
+    """A note when cells that build this class print different parameter counts: the class was edited
+    between runs (cells re-run out of order), so the saved code may not be what printed the log, and
+    the count the judge builds can differ from the published one for that reason alone."""
+    counts = []
+    for number, first, last, outputs in entry.cells or []:
+        if re.search(rf"\b{re.escape(cls)}\s*\(", "\n".join(entry.lines[first - 1 : last])):
+            counts += [(number, int(m.group(1).replace(",", ""))) for m in PARAMS.finditer(outputs)]
+    if len({n for _, n in counts}) < 2:
+        return []
+    shown = ", ".join(f"{n:,} in cell {c}" for c, n in counts)
+    return [
+        f"the saved outputs print different parameter counts for {cls} ({shown}): the notebook was edited "
+        f"between runs, so its code may not be the one that printed the log; {params:,} (cell {params_cell}) "
+        f"is taken as published"
+    ]
