@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.importer import Imported, _strip_magics, identifier, import_source, parse_log, write
+from harness.cli.importer import Imported, identifier, import_source, parse_log, write
+from harness.cli.importer.sources import strip_magics
 from harness.cli.notebooks import ImportFailed, _published_window, import_to
 from harness.engine.recipe import Recipe
 from harness.judge.catalog import scan
@@ -945,7 +946,7 @@ def test_automagic_lines_without_their_percent_sign_are_magics(tmp_path):
     assert not any("does not parse" in n for n in got.notes), got.notes
     assert vet(write([got], tmp_path / "out")[0])[0].recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
     # Python that begins with those words is left as it is
-    assert _strip_magics("cat = 3\npip in x\nenv.step(a)") == "cat = 3\npip in x\nenv.step(a)"
+    assert strip_magics("cat = 3\npip in x\nenv.step(a)") == "cat = 3\npip in x\nenv.step(a)"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from harness.cli.importer.api import Imported, import_source, write
 from harness.cli.importer.published import parse_log
-from harness.cli.importer.sources import strip_magics as _strip_magics  # the name tests/test_importer.py uses
 from harness.cli.importer.writer import identifier
 
-__all__ = ["Imported", "_strip_magics", "identifier", "import_source", "parse_log", "write"]
+__all__ = ["Imported", "identifier", "import_source", "parse_log", "write"]
