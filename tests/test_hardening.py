@@ -523,3 +523,17 @@ def test_a_learned_network_behind_a_fresh_head_is_refused_however_its_weights_ar
     failure = judging.judge(catalog.scan(path.parent)["attack"], 0, session)["verdict"]["failures"][0]
     assert "before any training, activation '" in failure, failure
     assert "nearest-centroid error, against" in failure and "learned elsewhere" in failure, failure
+
+
+def test_measuring_the_initial_weights_leaves_every_weight_and_statistic_as_it_was():
+    """The measurement runs training mode, which updates batch-norm statistics in place; the
+    run that follows must start from the built weights, bit for bit."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten()]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(2704, 10))
+    program, _ = programs.load(programs.export(net))
+    before = {k: v.clone() for k, v in program.weights().items()}
+    images, labels = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    initial_skill.measure(program, images, labels)
+    after = program.weights()
+    assert [k for k in before if not torch.equal(before[k], after[k])] == []

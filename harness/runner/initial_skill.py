@@ -101,7 +101,8 @@ def measure(program, images: torch.Tensor, labels: torch.Tensor) -> dict:
     """Purity of the initial predictions in both modes, the best centroid accuracy over every
     activation of each program (with the layer), and the raw pixels' centroid accuracy. The
     program's weights are restored afterwards: training mode updates statistics."""
-    saved = program.weights()
+    # Copies: on the CPU weights() shares the program's storages, which training mode updates in place.
+    saved = {k: v.clone() for k, v in program.weights().items()}
     half = len(images) // 2
     fit_x, score_x = images[:half], images[half:]
     fit_y, score_y = labels[:half].long().cpu(), labels[half:].long().cpu()
