@@ -185,6 +185,26 @@ class Runner:
             raise RunnerFailed(self._why("the message came after its deadline"))
         return message
 
+    def ask(self, order: str, answer: str, *, within: float | None = None, why: str = "", **payload) -> dict:
+        """Send an order and return its answer, which must be of kind `answer` and come within
+        `within` seconds (None: only the idle limit). TrialStopped when the child reports an error
+        or misses the deadline (the candidate's failure); RunnerFailed for anything else."""
+        self.send(order, **payload)
+        self.expect_within(within, why)
+        try:
+            message = self.receive()
+        except RunnerFailed:
+            if self.expired:
+                raise TrialStopped(f"failed: {self.expired}") from None
+            raise
+        finally:
+            self.expect_within(None)
+        if message["kind"] == "error":
+            raise TrialStopped(str(message.get("message")))
+        if message["kind"] != answer:
+            raise RunnerFailed(f"the {self.role} answered {message['kind']!r} to a {order!r} order")
+        return message
+
     def tail(self, lines: int = 8) -> str:
         self.stderr.seek(0)
         text = self.stderr.read().decode("utf-8", "replace")
@@ -322,28 +342,20 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
     trainer = r.start("trainer")  # starts (imports torch) while the builder works
     reply = _builder_reply(builder, r.settings, name)
     progs, check = _programs(reply, name)
-    trainer.send(
-        "load",
-        name=name,
-        device=r.settings.device,
-        threads=r.settings.threads,
-        memory_limit=r.settings.memory_limit,
-        **progs,
-    )
     # Loading checks and parses what the builder handed in: a hostile graph must not hold the
     # trainer longer than building may take.
-    trainer.expect_within(limit, f"took more than {limit:g} s to load its programs")
-    try:
-        loaded = trainer.receive()
-    except RunnerFailed:
-        if trainer.expired:
-            raise TrialStopped(f"{name}: failed: {trainer.expired}") from None
-        raise
-    trainer.expect_within(None)
-    if loaded["kind"] == "error":
-        raise TrialStopped(f"{name}: {loaded.get('message')}")
-    if loaded["kind"] != "loaded":
-        raise RunnerFailed(f"the trainer answered {loaded['kind']!r} to the programs")
+    with _named(name):
+        loaded = trainer.ask(
+            "load",
+            "loaded",
+            within=limit,
+            why=f"took more than {limit:g} s to load its programs",
+            name=name,
+            device=r.settings.device,
+            threads=r.settings.threads,
+            memory_limit=r.settings.memory_limit,
+            **progs,
+        )
     report = loaded["report"]
     tensors = _read_tensors(report["reads"], progs)
     counted = budgets.count(tensors, report["free"])
@@ -353,12 +365,18 @@ def build(r: Trial, name: str, seed: int, *, check_seed: bool = True, anatomy: b
     state = {k: v for k, v in tensors.items() if "(constant" not in k}
     layers = None
     if anatomy:  # read from the evaluation program in the trainer, like everything else
-        trainer.send("anatomy")
-        answer = trainer.receive()
-        if answer["kind"] != "anatomy":
-            raise RunnerFailed(f"the trainer answered {answer['kind']!r} to an anatomy order")
-        layers = _anatomy(answer)
+        with _named(name, counted.total):
+            layers = _anatomy(trainer.ask("anatomy", "anatomy"))
     return Built(trainer, state, counted, layers, int(report["trainable"]))
+
+
+@contextlib.contextmanager
+def _named(name: str, params: int | None = None):
+    """A TrialStopped from within, named for the candidate and carrying its count."""
+    try:
+        yield
+    except TrialStopped as e:
+        raise TrialStopped(f"{name}: {e.reason}", params) from None
 
 
 _STAGES = {
@@ -435,17 +453,16 @@ def _check_computed(trainer: Runner, name: str, seeds: list[int], check: dict, t
     stored as a seed draw that the graph takes away again (harness.runner.derived)."""
     state = check["state"]
     limit = trainer.settings.build_limit
-    trainer.send(
-        "derived",
-        check={"train": {**state, **check["constants"]}, "eval": {**state, **check.get("eval_constants", {})}},
-    )
-    trainer.expect_within(limit, f"took more than {limit:g} s to compute what it computes from its weights")
-    msg = trainer.receive()
-    trainer.expect_within(None)
-    if msg["kind"] == "error":
-        raise TrialStopped(f"{name}: {msg.get('message')}", total)
-    if msg["kind"] != "derived" or not (_tensor_dict(msg.get("mine")) and _tensor_dict(msg.get("theirs"))):
-        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to a derived order")
+    with _named(name, total):
+        msg = trainer.ask(
+            "derived",
+            "derived",
+            within=limit,
+            why=f"took more than {limit:g} s to compute what it computes from its weights",
+            check={"train": {**state, **check["constants"]}, "eval": {**state, **check.get("eval_constants", {})}},
+        )
+    if not (_tensor_dict(msg.get("mine")) and _tensor_dict(msg.get("theirs"))):
+        raise RunnerFailed("the trainer's answer to a derived order holds no tensors")
     if (found := seeds_check.blind(msg["mine"], msg["theirs"], set())) is not None:
         key, what = found
         raise TrialStopped(
@@ -714,11 +731,7 @@ def predict(built: Built, state: dict[str, torch.Tensor], images: torch.Tensor) 
     order = _secret_order(len(images))
     restore = torch.empty_like(order)
     restore[order] = torch.arange(len(images))
-    r.send("predict", state=state, images=images[order])
-    msg = r.receive()
-    if msg["kind"] == "error":
-        raise TrialStopped(str(msg.get("message")))
-    out = msg.get("outputs")
+    out = r.ask("predict", "outputs", state=state, images=images[order]).get("outputs")
     if (problem := outputs_problem(out, len(images))) is not None:
         raise RunnerFailed(f"the trainer's outputs {problem}")
     assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
@@ -729,31 +742,20 @@ def initial_skill(built: Built, images: torch.Tensor, labels: torch.Tensor) -> d
     """What the candidate's current weights know about these (training) images, measured in
     the trainer (harness.runner.initial_skill), within the build limit."""
     r, limit = built.runner, built.runner.settings.build_limit
-    r.send("initial_skill", images=images, labels=labels)
-    r.expect_within(limit, f"took more than {limit:g} s to run on {len(images)} training images")
-    msg = r.receive()
-    r.expect_within(None)
-    if msg["kind"] == "error":
-        raise TrialStopped(str(msg.get("message")))
-    if msg["kind"] != "initial_skill" or not isinstance(msg.get("report"), dict):
-        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to an initial-skill order")
+    why = f"took more than {limit:g} s to run on {len(images)} training images"
+    msg = r.ask("initial_skill", "initial_skill", within=limit, why=why, images=images, labels=labels)
+    if not isinstance(msg.get("report"), dict):
+        raise RunnerFailed("the trainer's answer to an initial-skill order holds no report")
     return msg["report"]
 
 
 def infer(built: Built, batch: int, repeat: int) -> tuple[int, ...]:
     """Run `repeat` forward passes on a random batch inside the trainer; the output's shape."""
-    built.runner.send("infer", batch=batch, repeat=repeat)
-    msg = built.runner.receive()
-    if msg["kind"] != "inferred":
-        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to an inference order")
-    return tuple(msg["shape"])
+    return tuple(built.runner.ask("infer", "inferred", batch=batch, repeat=repeat)["shape"])
 
 
 def gradients(built: Built, batch: int = 4) -> tuple[list[str], tuple[int, ...]]:
     """(names of trainable parameters that get no gradient from a backward pass, the output
     shape for a training-mode batch), computed in the trainer."""
-    built.runner.send("gradients", batch=batch)
-    msg = built.runner.receive()
-    if msg["kind"] != "gradients":
-        raise RunnerFailed(f"the trainer answered {msg['kind']!r} to a gradient order")
+    msg = built.runner.ask("gradients", "gradients", batch=batch)
     return list(msg["missing"]), tuple(msg["output_shape"])
