@@ -316,6 +316,42 @@ def test_a_file_over_the_size_limit_is_refused(tmp_path):
     assert f"> {MAX_BYTES:,}: a candidate file holds a model, not data" in problem
 
 
+# Each line below is small, and each value stays within the limits of one step; together they grow
+# without bound (10**10 values after ten lines, a number of 2**30 bits after five). The judge reads
+# declarations in its own process, with no limit of time or memory, so the growth is refused as it starts.
+GROWING = {
+    "constants naming constants": "\n".join(
+        ["A0 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"] + [f"A{i} = [{', '.join([f'A{i - 1}'] * 10)}]" for i in range(1, 5)]
+    )
+    + "\nLAST = A4",
+    "powers of powers": "A = 2**64\nB = A**64\nC = B**64\nLAST = C**64",
+    "products of products": "A = 10**64\nB = A * A * A * A * A\nLAST = B * B * B * B * B",
+}
+
+
+@pytest.mark.parametrize("constants", GROWING.values(), ids=GROWING.keys())
+def test_declarations_that_grow_without_bound_are_refused_before_they_are_built(tmp_path, constants):
+    path = candidate(
+        tmp_path,
+        f"import torch.nn as nn\nfrom models.registry import register_model\n{constants}\n"
+        f"@register_model(recipe=dict(epochs=1, batch_size=64, optimizer=dict(name='SGD', lr=LAST)))\n"
+        f"def attack():\n    return nn.Linear(784, 10)\n",
+    )
+    (problem,) = refusals(path)
+    assert "'LAST' is not literal data" in problem
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["-" * 30000 + "1", "a" + ".b" * 15000, "+".join(["1"] * 15000), "1 if 1 else " * 2500 + "1", "2" + "**2" * 10000],
+)
+def test_expressions_nested_deeper_than_the_parser_reads_are_refused_in_their_file(tmp_path, expression):
+    # Python's parser raises RecursionError or MemoryError on these, which would end the whole scan.
+    path = candidate(tmp_path, f"x = {expression}\n")
+    assert refusals(path) == ["nests its expressions deeper than Python's parser can read: write them flat"]
+    assert catalog.scan(path.parent)["attack"].error.endswith("write them flat")
+
+
 def test_the_repositorys_own_candidates_pass_vetting():
     entries = catalog.scan(catalog.REPO_MODELS)
     assert {"model1", "model3", "model4"} <= set(entries)

@@ -147,6 +147,13 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
+# The judge reads these values in its own process, with no limit of time or memory: a few lines
+# of constants naming each other ten times over, or integers raised and multiplied again, would
+# grow without bound. A recipe and a claim hold tens of values, each number a few digits.
+MAX_LITERAL_VALUES = 10_000
+MAX_INT_BITS = 256
+
+
 def literal(node: ast.AST, names: dict | None = None):
     """The value of a declaration written as data: numbers, strings, booleans, None, tuples,
     lists, dicts, `dict(k=v)`, `dict(BASE, k=v)`, arithmetic on numbers (`1/255`, `-7.0`), and
@@ -154,13 +161,36 @@ def literal(node: ast.AST, names: dict | None = None):
     return _literal(node, names or {})
 
 
-def _literal(node: ast.AST, names: dict):
+def _count(value) -> int:
+    """How many values a literal holds, its containers' entries included."""
+    if isinstance(value, dict):
+        return 1 + sum(_count(k) + _count(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 1 + sum(_count(v) for v in value)
+    return 1
+
+
+def _literal(node: ast.AST, names: dict, spent: list[int] | None = None):
+    spent = [0] if spent is None else spent
+
     def literal(inner):
-        return _literal(inner, names)
+        return _literal(inner, names, spent)
+
+    def spend(n: int) -> None:
+        spent[0] += n
+        if spent[0] > MAX_LITERAL_VALUES:
+            raise ValueError(
+                f"line {getattr(node, 'lineno', '?')}: holds more than {MAX_LITERAL_VALUES:,} values "
+                f"(constants naming constants): a declaration is a recipe and a claim, not data"
+            )
 
     if isinstance(node, ast.Name) and node.id in names:
+        spend(_count(names[node.id]))  # before the copy, which is what would grow
         return copy.deepcopy(names[node.id])
+    spend(1)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+        if isinstance(node.value, int) and node.value.bit_length() > MAX_INT_BITS:
+            raise ValueError(f"line {node.lineno}: an integer of {node.value.bit_length()} bits is not a setting")
         return node.value
     if isinstance(node, ast.Tuple):
         return tuple(literal(e) for e in node.elts)
@@ -190,6 +220,13 @@ def _literal(node: ast.AST, names: dict):
             except ArithmeticError:
                 pass
             else:
+                # Every operand is at most MAX_INT_BITS, so each step is cheap; the result is
+                # held to the same bound before anything builds on it.
+                if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+                    raise ValueError(
+                        f"line {node.lineno}: {ast.unparse(node)[:60]!r} is an integer of "
+                        f"{value.bit_length()} bits, more than any setting needs"
+                    )
                 if not isinstance(value, complex) and (not isinstance(value, float) or math.isfinite(value)):
                     return value
     raise ValueError(
@@ -391,12 +428,18 @@ def vet(path: Path) -> list[Declaration]:
         )
     try:
         tree = ast.parse(blob.decode("utf-8"), filename=str(path))
+        found, declared = _declarations(tree, str(path))
+        problems = policy_problems(tree) + declared
     except UnicodeDecodeError as e:
         raise VettingError(str(path), [f"is not UTF-8 text ({e.reason} at byte {e.start})"]) from None
     except SyntaxError as e:
         raise VettingError(str(path), [f"line {e.lineno}: syntax error: {e.msg}"]) from None
-    found, declared = _declarations(tree, str(path))
-    problems = policy_problems(tree) + declared
+    except (RecursionError, MemoryError):
+        # Python's parser, and any walk over its tree, gives up on expressions nested thousands
+        # deep; a file of 32 KB can hold one, and no model needs it.
+        raise VettingError(
+            str(path), ["nests its expressions deeper than Python's parser can read: write them flat"]
+        ) from None
     if problems:
         raise VettingError(str(path), problems)
     return found
