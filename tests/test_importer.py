@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -1087,3 +1088,38 @@ def test_a_lightning_module_with_its_own_layers_is_named_in_the_error(tmp_path):
     (tmp_path / "lit.py").write_text(GEN.IMPORTS + own.replace("EPOCHS", "12"))
     with pytest.raises(ImportFailed, match="`Lit` is a LightningModule with its own layers"):
         import_to(tmp_path / "lit.py", tmp_path / "out")
+
+
+GROWING_SETTINGS = {
+    # Each step within the old limits (an exponent of 64 at most, a sequence times 4,096 at most), each
+    # chain a few MB here, and a few lines more would make it a number of 2**30 bits or a string of 68 GB.
+    "powers of powers": "A = 2**64\nB = A**64\nC = B**64\nEPOCHS = C**64",
+    "repeats of repeats": "s = 'x' * 4096\nEPOCHS = s * 4096",
+    "doublings": "s = 'x' * 4096\n" + "s = s + s\n" * 12 + "EPOCHS = s",
+}
+
+
+@pytest.mark.parametrize("settings", GROWING_SETTINGS.values(), ids=GROWING_SETTINGS.keys())
+def test_values_that_grow_without_bound_are_not_computed(settings, tmp_path):
+    # The importer computes the arithmetic it reads; hostile text must not make it build a value that
+    # takes minutes or all memory. The epoch count is then unknown, and said so.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n" + settings),
+        GEN.code(
+            "model = Small().to(device)\noptimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "for epoch in range(EPOCHS):\n    train(model, device, train_loader, optimizer, epoch)\n"
+        ),
+    )
+    (tmp_path / "grow.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "grow.ipynb")
+    said = [n for n in got.notes if "the epoch count of `for ... in range(EPOCHS)` cannot be read" in n]
+    assert said and "would be larger than any setting: not computed" in said[0], got.notes
+
+
+@pytest.mark.parametrize(
+    "text, why", [("x = (\n", "line 1: '(' was never closed"), ("x = " + "-" * 30000 + "1\n", "nested deeper")]
+)
+def test_a_script_that_does_not_parse_says_why_when_nothing_is_found(text, why, tmp_path):
+    (tmp_path / "train.py").write_text(text + GEN.IMPORTS + SMALL)
+    with pytest.raises(ImportFailed, match=f"train.py: does not parse as Python \\({re.escape(why)}"):
+        import_to(tmp_path / "train.py", tmp_path / "out")

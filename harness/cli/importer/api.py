@@ -186,8 +186,9 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
                     notes=[_format_note(n) for n in _dedupe(code_notes)],
                 )
             )
-    if not results and why_none is not None:
-        why_none += [_format_note(n) for n in _dedupe(unexplained)]
+    if not results and why_none is not None:  # a file that could not be read at all is said first
+        unread = [n for n in read_notes if n[0] == "not translated"]
+        why_none += [_format_note(n) for n in _dedupe(unread + unexplained)]
     return results
 
 

@@ -64,6 +64,28 @@ EXTERNAL = {
 # Calls that return the model they are given: model.to(device), nn.DataParallel(model), ...
 PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "type", "requires_grad_"}
 PASS_THROUGH_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
+# Hostile text must not make the importer build a huge value: "x" * 10**9, 9 ** 10**9, or a
+# string or a number doubled again on each of a few hundred lines. No setting comes near these.
+MAX_INT_BITS = 256
+MAX_SEQUENCE = 100_000
+
+
+def _huge(op: ast.operator, a, b) -> bool:
+    """Whether `a op b` would be larger than any value a recipe reads (computed from the sizes,
+    before the value is built)."""
+    numbers = [x for x in (a, b) if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    sequences = [x for x in (a, b) if isinstance(x, (str, tuple, list))]
+    if any(isinstance(x, int) and x.bit_length() > MAX_INT_BITS for x in numbers):
+        return True
+    if isinstance(op, ast.Pow) and len(numbers) == 2:
+        return abs(b) > 64 or (isinstance(a, int) and isinstance(b, int) and a.bit_length() * abs(b) > MAX_INT_BITS)
+    if isinstance(op, ast.Mult) and sequences and numbers:
+        return numbers[0] > MAX_SEQUENCE or len(sequences[0]) * numbers[0] > MAX_SEQUENCE
+    if isinstance(op, ast.Add) and len(sequences) == 2:
+        return len(a) + len(b) > MAX_SEQUENCE
+    if isinstance(op, ast.Mult) and len(numbers) == 2 and all(isinstance(x, int) for x in numbers):
+        return a.bit_length() + b.bit_length() > MAX_INT_BITS
+    return False
 
 
 # ---------------------------------------------------------------- the program: units and names
@@ -835,13 +857,9 @@ class SourceProgram:
     def _binary_value(self, node: ast.BinOp, c: Ctx, depth: int):
         a, b = self.value(node.left, c, depth + 1), self.value(node.right, c, depth + 1)
         data = (int, float, str, tuple, list)
-        # hostile text must not make the importer build a huge value: "x" * 10**9, 9 ** 10**9
-        huge = (isinstance(node.op, ast.Pow) and isinstance(b, (int, float)) and abs(b) > 64) or (
-            isinstance(node.op, ast.Mult)
-            and any(isinstance(x, (str, tuple, list)) for x in (a, b))
-            and any(isinstance(x, int) and x > 4096 for x in (a, b))
-        )
-        if type(node.op) in BINARY_OPS and isinstance(a, data) and isinstance(b, data) and not huge:
+        if type(node.op) in BINARY_OPS and isinstance(a, data) and isinstance(b, data):
+            if _huge(node.op, a, b):
+                raise Unknown(f"`{short(node)}` would be larger than any setting: not computed")
             try:
                 return BINARY_OPS[type(node.op)](a, b)
             except (TypeError, ArithmeticError, ValueError):

@@ -87,6 +87,19 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
+def _unparsed(text: str) -> str:
+    """Why `text` does not parse, for a note (parsed again: only a file that failed pays)."""
+    try:
+        ast.parse(text)
+    except SyntaxError as e:
+        return f"line {e.lineno}: {e.msg}"
+    except (RecursionError, MemoryError):
+        return "nested deeper than Python's parser reads"
+    except ValueError as e:
+        return str(e)
+    return "?"
+
+
 # IPython's automagic: `pip install torchsummary` and `cd /content/drive` run as magics without their
 # `%`; a line that starts with one of these words and goes on with a word, an option or a path (never an
 # operator, as in `cd = 3` or `env.step(a)`) is one. Read only in cells that do not parse as Python.
@@ -194,6 +207,6 @@ def read_module(path: Path, rel: str, notes: list, text: str | None = None) -> U
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     tree = _parse(text)
     if tree is None:
-        notes.append(("not translated", rel, "does not parse as Python: skipped"))
+        notes.append(("not translated", rel, f"does not parse as Python ({_unparsed(text)}): skipped"))
         tree = ast.Module(body=[], type_ignores=[])
     return Unit(path, rel, text, tree)
