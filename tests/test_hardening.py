@@ -121,6 +121,37 @@ def test_a_builder_that_fills_memory_fails_on_the_memory_limit(tmp_path, sandbox
     assert reason.startswith("attack: failed: exceeded the 1.5 GiB memory limit while building"), reason
 
 
+def test_a_builder_that_forges_a_compressed_message_is_refused_before_it_is_inflated(tmp_path, sandboxed):
+    # The builder runs the candidate's code, which can find the wire and write to it. torch.load inflates
+    # compressed records, so a few hundred KB could become gigabytes in the judge, which has no memory
+    # limit; the judge refuses such a message before decoding it. (Here 64 MB, deflated to ~64 KB.)
+    path = attack_file(
+        tmp_path,
+        """
+        import gc
+        import io
+        import struct
+        import zipfile
+
+        def forge():
+            plain = io.BytesIO()
+            torch.save({"kind": "built", "padding": torch.zeros(2**24)}, plain)
+            packed = io.BytesIO()
+            with zipfile.ZipFile(plain) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+                for info in src.infolist():
+                    dst.writestr(info.filename, src.read(info.filename))
+            blob = packed.getvalue()
+            wire = next(o for o in gc.get_objects() if isinstance(o, io.BufferedWriter) and o.name not in (1, 2))
+            wire.write(struct.pack("<Q", len(blob)) + blob)
+            wire.flush()
+            return nn.Linear(784, 10)
+        """,
+        "forge()",
+    )
+    with pytest.raises(trial.RunnerFailed, match=r"a message holds compressed records \(archive/data.pkl"):
+        built_in_runner(path, sandboxed)
+
+
 def test_an_epoch_far_slower_than_the_first_is_stopped(tmp_path, sandboxed, tiny):
     """The watchdog after the first epoch: here set so tight that the second epoch breaks it."""
     path = attack_file(tmp_path, "")

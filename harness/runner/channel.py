@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 from typing import IO, BinaryIO
 
 import torch
@@ -38,11 +39,26 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
     return b"".join(chunks)
 
 
+def _check_archive(blob: bytes) -> None:
+    """ChannelError unless every record of the message is stored as it is: torch.save never
+    compresses, but torch.load inflates what it is given, so a runner's few MB could otherwise
+    expand a thousandfold in the judge, which has no memory limit."""
+    try:
+        records = zipfile.ZipFile(io.BytesIO(blob)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise ChannelError(f"a message is not a torch.save archive ({e})") from None
+    if packed := [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]:
+        raise ChannelError(f"a message holds compressed records ({', '.join(packed[:3])}): torch.save writes none")
+    if (total := sum(r.file_size for r in records)) > len(blob):
+        raise ChannelError(f"a message's records claim {total:,} bytes in a message of {len(blob):,}")
+
+
 def receive(stream: IO[bytes]) -> dict:
     (size,) = HEADER.unpack(_read_exactly(stream, HEADER.size))
     if size > MAX_MESSAGE:
         raise ChannelError(f"a message of {size:,} bytes exceeds the limit of {MAX_MESSAGE:,}")
     blob = _read_exactly(stream, size)
+    _check_archive(blob)
     try:
         message = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except Exception as e:  # the restricted unpickler refuses anything but data, in many ways
