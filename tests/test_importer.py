@@ -1123,3 +1123,91 @@ def test_a_script_that_does_not_parse_says_why_when_nothing_is_found(text, why, 
     (tmp_path / "train.py").write_text(text + GEN.IMPORTS + SMALL)
     with pytest.raises(ImportFailed, match=f"train.py: does not parse as Python \\({re.escape(why)}"):
         import_to(tmp_path / "train.py", tmp_path / "out")
+
+
+KWARGS_LOADER = """
+def build_mnist(train, transform, **kwargs):
+    ds = datasets.MNIST('../data', train=train, download=True, transform=transform)
+    return ds, torch.utils.data.DataLoader(ds, **kwargs)
+"""
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "build_mnist(True, tf, **kwargs)",
+        "build_mnist(True, tf, batch_size=256, shuffle=True)",
+        "build_mnist(transform=tf, train=True, **{'batch_size': 256})",
+    ],
+)
+def test_keywords_a_helper_passes_on_as_its_kwargs_give_the_batch_size(call, tmp_path):
+    # `DataLoader(ds, **kwargs)` in a helper taking `**kwargs`: once read as no batch_size (torch's 1)
+    tf = "transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])"
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + KWARGS_LOADER),
+        GEN.code(
+            f"tf = {tf}\nkwargs = {{'batch_size': 256, 'shuffle': True}}\n"
+            f"train_set, train_loader = {call}\ntest_set, test_loader = build_mnist(False, tf, batch_size=1000)\n"
+        ),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "for epoch in range(1, 16):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+            "    test(model, 'cpu', test_loader)\n"
+        ),
+    )
+    (tmp_path / "kw.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "kw.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 256 and (recipe["mean"], recipe["std"]) == (0.1307, 0.3081)
+    assert not any("sets no batch_size" in n for n in got.notes), got.notes
+
+
+SCHEDULED_TRAIN = """
+def train(model, loader, optimizer, scheduler):
+    model.train()
+    for data, target in loader:
+        optimizer.zero_grad()
+        F.nll_loss(model(data), target).backward()
+        optimizer.step()
+        scheduler.step()
+
+
+def experiment_a(epochs):
+    model = Small(width=6)
+    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, epochs=epochs, steps_per_epoch=len(train_loader))
+    for epoch in range(epochs):
+        train(model, train_loader, optimizer, scheduler)
+
+
+def experiment_b(epochs):
+    model = Small(width=4)
+    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, epochs=epochs, steps_per_epoch=len(train_loader))
+    for epoch in range(epochs):
+        train(model, train_loader, optimizer, scheduler)
+"""
+
+
+def test_a_scheduler_each_experiment_passes_to_one_training_function_is_stepped(tmp_path):
+    # train(..., scheduler) called by two experiments, each with its own scheduler: the parameter once
+    # stood for the last call's only, and experiment_a's OneCycleLR was left out as never stepped
+    tf = "transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])"
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + SMALL),
+        GEN.code(
+            f"train_set = datasets.MNIST('../data', train=True, download=True, transform={tf})\n"
+            "train_loader = torch.utils.data.DataLoader(train_set, batch_size=128, shuffle=True)\n"
+        ),
+        GEN.code(SCHEDULED_TRAIN),
+        GEN.code("experiment_a(15)\nexperiment_b(15)\n"),
+    )
+    (tmp_path / "exp.ipynb").write_text(nb)
+    found = import_source(tmp_path / "exp.ipynb")
+    assert [i.code.count("OneCycleLR") > 0 for i in found] == [True, True]
+    recipes = [vet(p)[0].recipe for p in write(found, tmp_path / "out") if p.suffix == ".py"]
+    assert [(r["optimizer"]["lr"], r["schedule"]) for r in recipes] == [
+        (0.05, dict(name="OneCycleLR", interval="step")),
+        (0.1, dict(name="OneCycleLR", interval="step")),
+    ]
+    assert not any("never stepped" in n for i in found for n in i.notes)

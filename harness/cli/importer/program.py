@@ -20,6 +20,7 @@ from harness.cli.importer.values import (
     Ctx,
     External,
     FuncNode,
+    KwargsVal,
     ModuleVal,
     Obj,
     SelfVal,
@@ -470,12 +471,13 @@ class SourceProgram:
 
     def bind(self, func, call: ast.Call, ctx: Ctx, is_method: bool) -> tuple:
         """The call's arguments as (parameter, (expression, ctx)) pairs, `**kwargs` dicts expanded
-        where they resolve to a dict written out."""
+        where they resolve to a dict written out; a `**kwargs` parameter is bound to the keywords no other
+        parameter takes."""
         a = func.args
         positional = [x.arg for x in a.posonlyargs + a.args]
         if is_method and positional:
             positional = positional[1:]
-        binds = []
+        binds: list[tuple[str, tuple[Any, Ctx]]] = []
         for i, arg in enumerate(call.args):
             if isinstance(arg, ast.Starred):
                 break
@@ -486,6 +488,12 @@ class SourceProgram:
                 binds.append((kw.arg, (kw.value, ctx)))
             else:
                 binds += self.dict_entries(kw.value, ctx)
+        if a.kwarg is not None:
+            # `def build(ds, **kwargs): return DataLoader(ds, **kwargs)`: the keywords no named parameter
+            # takes are the dict the function reads as kwargs
+            named = set(positional) | {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+            rest = tuple(b for b in binds if b[0] not in named)
+            binds.append((a.kwarg.arg, (KwargsVal(rest), ctx)))
         return tuple(binds)
 
     def dict_entries(self, expr, ctx: Ctx) -> list:
@@ -496,6 +504,8 @@ class SourceProgram:
             return []
         node, c = r
         entries = []
+        if isinstance(node, KwargsVal):
+            return list(node.entries)
         if isinstance(node, ast.IfExp):
             pick = self.decide(node.test, c, node)
             if pick is None:
@@ -734,6 +744,30 @@ class SourceProgram:
             r = self.follow(ret[0], ret[1])
             depth += 1
         return r
+
+    def reaches(self, expr, ctx: Ctx, target: ast.AST, depth: int = 0) -> bool:
+        """Whether `expr` can stand for `target` in some run: deref() gives a parameter its last call
+        site's argument, but a helper called from several places (one `train(..., scheduler)` for each
+        experiment's scheduler) holds each caller's in turn, so every call site is tried."""
+        r = self.deref(expr, ctx)
+        if r is not None and r[0] is target:
+            return True
+        func = ctx.func
+        if (
+            depth > 3
+            or not isinstance(expr, ast.Name)
+            or not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+            or expr.id not in self._params(func)
+            or any(p == expr.id for p, _ in ctx.binds)
+            or self._func_bindings(func).get(expr.id)
+        ):
+            return False
+        for call, cunit, is_method in self.call_sites(func, ctx.unit):
+            bound = dict(self.bind(func, call, self.ctx_at(call, cunit), is_method))
+            arg = bound.get(expr.id)
+            if arg is not None and isinstance(arg[0], ast.AST) and self.reaches(arg[0], arg[1], target, depth + 1):
+                return True
+        return False
 
     def returned(self, func, unit: Unit, call: ast.Call, cctx: Ctx):
         """The expression a function returns (its last live `return`), in the ctx of this call."""

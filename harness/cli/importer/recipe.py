@@ -605,7 +605,7 @@ class Analysis:
                 if loop is not None and inner_func is not None and p.func_of(loop, unit) is not inner_func:
                     loop = None  # the loop is outside the function the step is in
                 per_batch = isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) and p.batch_loop(loop)
-                if r is not None and r[0] is sched_call:
+                if (r is not None and r[0] is sched_call) or p.reaches(f.value, ctx, sched_call):
                     tied.append((call, ctx, per_batch))
                 elif r is None and "sched" in ast.unparse(f.value).lower():
                     loose.append((call, ctx, per_batch))

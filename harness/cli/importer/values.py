@@ -44,6 +44,14 @@ class ArgsVal:
 
 
 @dataclass(frozen=True, eq=False)
+class KwargsVal:
+    """A function's `**kwargs` as one call binds it: the keywords no other parameter takes, each with
+    the ctx its value is read in (a caller's `**kwargs` dict, or its own keywords)."""
+
+    entries: tuple  # ((key, (expression, Ctx)), ...)
+
+
+@dataclass(frozen=True, eq=False)
 class Obj:
     """A value that is not data (a model, a loader): truthy and not None, nothing more is known."""
 
@@ -80,7 +88,7 @@ class Unknown(Exception):
     """An expression whose value the source text does not determine."""
 
 
-MARKERS = (External, ModuleVal, SelfVal, ArgsVal)
+MARKERS = (External, ModuleVal, SelfVal, ArgsVal, KwargsVal)
 
 BINARY_OPS = {
     ast.Add: lambda x, y: x + y,
@@ -139,6 +147,8 @@ def argument(call: ast.Call, index: int | None, *names: str):
 
 
 def short(node: ast.AST | str, limit: int = 90) -> str:
+    if isinstance(node, KwargsVal):
+        node = f"dict({', '.join(f'{k}={short(v[0], limit)}' for k, v in node.entries)})"
     text = node if isinstance(node, str) else ast.unparse(node)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
