@@ -1211,3 +1211,54 @@ def test_a_scheduler_each_experiment_passes_to_one_training_function_is_stepped(
         (0.1, dict(name="OneCycleLR", interval="step")),
     ]
     assert not any("never stepped" in n for i in found for n in i.notes)
+
+
+@pytest.mark.parametrize("scored", ["train_set", "test_set"])
+def test_a_test_loader_over_the_training_set_marks_the_published_log(scored, tmp_path):
+    # `test_loader = DataLoader(train_data, ...)`: the log prints n/60000, accuracy on the images trained on.
+    # Once the last loader over training images in the loop was taken for training (its batch size too).
+    tf = "transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])"
+    total = 60_000 if scored == "train_set" else 10_000
+    right = [total - 600 + 10 * e for e in range(15)]
+    log = "".join(f"Test set: Average loss: 0.0500, Accuracy: {n}/{total} ({100 * n / total:.2f}%)\n" for n in right)
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL),
+        GEN.code(
+            f"train_set = datasets.MNIST('../data', train=True, download=True, transform={tf})\n"
+            f"test_set = datasets.MNIST('../data', train=False, download=True, transform={tf})\n"
+            f"train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True)\n"
+            f"test_loader = torch.utils.data.DataLoader({scored}, batch_size=1000)\n"
+        ),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "for epoch in range(1, 16):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+            "    test(model, 'cpu', test_loader)\n",
+            log,
+        ),
+    )
+    (tmp_path / "scored.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "scored.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 64
+    said = [n for n in got.notes if "reads MNIST's training set" in n]
+    if scored == "train_set":
+        assert got.published["scored_on"] == "the training images, not the test set"
+        assert said and said[0].startswith("interpreted: cell 2, line 4: `test_loader` = "), got.notes
+    else:
+        assert "scored_on" not in got.published and not said
+
+
+def test_a_cell_that_does_not_parse_is_said_of_its_own_notebook_only(tmp_path):
+    # a folder: copy.ipynb's training cell has a typo. Its "cell 4 does not parse" was once a note of every
+    # candidate of the folder (read as the candidate's own cell 4) and left out of copy.ipynb's skipped line.
+    broken = json.loads(_repo_notebook(0.05, None))
+    broken["cells"][3]["source"] = ["model = Small().to(device))\n"] + broken["cells"][3]["source"][1:]
+    repo = _repo(tmp_path, good=_repo_notebook(0.05, None), copy=json.dumps(broken))
+    skipped: list[str] = []
+    (got,) = import_source(repo, skipped=skipped)
+    assert "trained by good.ipynb" in got.code
+    assert not any("does not parse" in n for n in got.notes), got.notes
+    assert skipped == [
+        "copy.ipynb: no trained model found (not translated: cell 4: does not parse as Python even without its "
+        "IPython magics: skipped)"
+    ]

@@ -67,8 +67,11 @@ def _notebook_program(path: Path, root: Path, notes: list) -> SourceProgram:
     if path.stat().st_size > MAX_SOURCE_BYTES:
         notes.append(("not translated", path.name, "is too large to be a course notebook: skipped"))
         return SourceProgram(root, [], {}, notes)
-    unit, written = read_notebook(path, str(path.relative_to(root)), notes)
-    return SourceProgram(root, [unit], written, notes)
+    own: list = []
+    unit, written = read_notebook(path, str(path.relative_to(root)), own)
+    program = SourceProgram(root, [unit], written, notes)
+    program.read_notes = own
+    return program
 
 
 def _format_note(note: tuple) -> str:
@@ -129,12 +132,13 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
         found = analysis.run(fallback=not results)
         said = [n for n in analysis.session_notes if n[0] == "not translated"]
         unexplained += [] if found else said
+        said = [n for n in program.read_notes if n[0] == "not translated"] + said
         # a folder's scripts are read together for the models they train: only those that tried are said
         if not found and skipped is not None and (said or any(u.notebook for u in program.units if u.is_entry)):
             skipped.append(_skipped_line(program, said))
         class_names = [m[0].name for m, _, _ in found]
         for model, session, notes in found:
-            notes = [n for n in read_notes if n not in notes] + notes
+            notes = [n for n in read_notes + program.read_notes if n not in notes] + notes
             cls, unit = model[0], model[1]
             if model[4]:
                 notes.append(("interpreted", unit.where(cls.lineno), model[4]))
@@ -188,6 +192,12 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
             )
     if not results and why_none is not None:  # a file that could not be read at all is said first
         unread = [n for n in read_notes if n[0] == "not translated"]
+        for program in programs:  # a folder's notebook named, as its cells are numbered in their own file
+            entry = next((u.rel for u in program.units if u.is_entry), "")
+            named = len(programs) > 1 and entry
+            unread += [
+                (k, f"{entry}, {w}" if named else w, t) for k, w, t in program.read_notes if k == "not translated"
+            ]
         why_none += [_format_note(n) for n in _dedupe(unread + unexplained)]
     return results
 

@@ -98,6 +98,9 @@ class SourceProgram:
 
     def __init__(self, root: Path, entries: list[Unit], written: dict[str, str], notes: list):
         self.root, self.notes = root.resolve(), notes
+        # what reading the entry notebook said (a cell that does not parse): its own candidates' notes, not
+        # every notebook's of a folder
+        self.read_notes: list = []
         self.units: list[Unit] = []
         self.by_path: dict[Path, Unit] = {}
         self.written = written  # %%writefile files of the notebook: they shadow files on disk

@@ -889,15 +889,21 @@ class Analysis:
         chosen = None
         if loop is not None:
             node, unit = loop
+            trained = self._training_arguments(loop)
+            found = []  # (passed to a function that trains?, the loader)
             for n in ast.walk(node):
                 if isinstance(n, (ast.Name, ast.Attribute)):
                     r = p.deref(n, p.ctx_at(n, unit))
                     if r is not None and any(r[0] is c for c, _ in loaders):
-                        chosen = next((c, x) for c, x in loaders if c is r[0])
+                        found.append((id(n) in trained, next((c, x) for c, x in loaders if c is r[0])))
                     if self._built_by_helper(r):
                         # `train_loader = get_loader('train', kwargs)`: the helper's loader, in that call's ctx,
                         # where the branch of `if kind == 'train':` and the caller's kwargs are this call's
-                        chosen = r
+                        found.append((id(n) in trained, r))
+            # a loader over training images that the loop only scores (`test_loader = DataLoader(train_data)`)
+            # is not the one it trains on
+            picked = [x for t, x in found if t] or [x for _, x in found]
+            chosen = picked[-1] if picked else None
         if chosen is None and loaders:
             chosen = loaders[-1]
         if chosen is None:
@@ -915,6 +921,7 @@ class Analysis:
         call, ctx = chosen
         self.why(call, ctx.unit, ctx)
         self._part_of_training_set(call, ctx, loop, notes)
+        self._scored_on_training_images(call, loop, notes)
         others = {self._batch_text(c, x) for c, x in loaders if c is not call}
         batch, origins = self._batch(call, ctx, notes)
         if others and any(o != str(batch) for o in others):
@@ -992,6 +999,59 @@ class Analysis:
                     "log is validation accuracy on training images, not test accuracy",
                 )
             )
+
+    def _training_arguments(self, loop) -> set:
+        """ids of the nodes in the arguments of the epoch loop's calls that run a batch loop (train(...),
+        not test(...)): where a loader is trained on rather than scored."""
+        p, (node, unit) = self.p, loop
+        out: set = set()
+        for c in ast.walk(node):
+            if isinstance(c, ast.Call) and p.trains(c, unit):
+                for a in [*c.args, *(k.value for k in c.keywords)]:
+                    out |= {id(n) for n in ast.walk(a)}
+        return out
+
+    def _scored_on_training_images(self, call: ast.Call, loop, notes: list) -> None:
+        """The epoch loop scores a loader that reads MNIST's training set (a `test_loader` built over
+        `train_data` by mistake): the published log is then accuracy on images the model trains on, which the
+        harness's test accuracy cannot be compared with; said, and marked beside the published numbers."""
+        if loop is None or self.log_on:
+            return
+        p, (node, unit) = self.p, loop
+        trained = self._training_arguments(loop)
+        for n in ast.walk(node):
+            if not isinstance(n, (ast.Name, ast.Attribute)) or id(n) in trained:
+                continue
+            r = p.deref(n, p.ctx_at(n, unit))
+            if r is None or not isinstance(r[0], ast.Call) or r[0] is call or p.kind(r[0], r[1]) != "DataLoader":
+                continue
+            if not self._reads_training_set(r[0], r[1]):
+                continue
+            self.log_on = "the training images, not the test set"
+            notes.append(
+                (
+                    "interpreted",
+                    r[1].unit.where(r[0].lineno),
+                    f"`{short(n, 30)}` = `{short(r[0], 50)}`, which the epoch loop scores, reads MNIST's "
+                    f"training set: the published log is accuracy on training images, not test accuracy",
+                )
+            )
+            return
+
+    def _reads_training_set(self, call: ast.Call, ctx: Ctx) -> bool:
+        """Whether a DataLoader's dataset is written as MNIST's training set (train=True), not guessed from names."""
+        p = self.p
+        ds = argument(call, 0, "dataset")
+        r = p.deref(ds, ctx) if ds is not None else None
+        if r is None or not isinstance(r[0], ast.Call):
+            return False
+        kw = next((k for k in r[0].keywords if k.arg == "train"), None)
+        if kw is None:
+            return False
+        try:
+            return bool(p.value(kw.value, r[1]))
+        except Unknown:
+            return False
 
     def _batch_text(self, call, ctx) -> str:
         sink, self.p.sink = self.p.sink, []
