@@ -382,6 +382,7 @@ def test_load_records_skips_damaged_files_with_a_warning(tmp_path):
     no_rows = json.loads(json.dumps(good))
     del no_rows["result"]["epochs"][0]["test_correct"]
     write_json(tmp_path / "e-missing-field.json", no_rows)
+    (tmp_path / "f-deep.json").write_text("[" * 100_000 + "]" * 100_000)  # past the decoder's recursion
     (tmp_path / "notes.txt").write_text("not a record")
     (tmp_path / "sub").mkdir()
     write_json(tmp_path / "sub" / "nested.json", good)
@@ -389,9 +390,10 @@ def test_load_records_skips_damaged_files_with_a_warning(tmp_path):
     records, warnings = load_records(tmp_path)
     assert len(records) == 1
     assert RunResult.from_dict(records[0]["result"]) == a_result()
-    assert len(warnings) == 4
+    assert len(warnings) == 5
     for name, reason in [
         ("b-truncated.json", "not valid JSON"),
+        ("f-deep.json", "nests its values deeper than a record does"),
         ("c-old-schema.json", "schema 0"),
         ("d-edited.json", "test_acc"),
         ("e-missing-field.json", "test_correct"),

@@ -4,13 +4,13 @@ least as strict as its claim, made on the kind they back. Reads files only; neve
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from harness.judge import catalog, judging
 from harness.judge.rules import Rules, apply_rules
+from harness.records import store
 from harness.records.schema import RunResult
 from harness.records.store import EVIDENCE_DIR
 
@@ -88,7 +88,7 @@ def _on(line: str, kind: str) -> bool:
 def _record_problem(path: Path, kind: str, needed: Rules, now: dict) -> str | None:
     """Why the record at `path` does not back the claim on `kind`, or None when it does."""
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
+        rec = store.read_json(path)
         res = RunResult.from_dict(rec["result"])
     except FileNotFoundError:
         return f"no record {path}"

@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.records import store
 from harness.records.store import load_records
 
 DEFAULT_COST = 300.0  # seconds: one 15-epoch CPU training without a record to go by
@@ -67,7 +68,7 @@ def recorded_cost(evidence_dir: Path, name: str, seed: int) -> float | None:
     folder = Path(evidence_dir) / name
     for path in (folder / f"{name}-seed{seed}.json", folder / f"{name}-seed0.json", *sorted(folder.glob("*.json"))):
         try:
-            res = json.loads(path.read_text(encoding="utf-8"))["result"]
+            res = store.read_json(path)["result"]
             seconds = float(res.get("seconds") or 0) + float(res.get("setup_seconds") or 0)
         except (OSError, ValueError, KeyError, TypeError):
             continue

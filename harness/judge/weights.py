@@ -4,12 +4,12 @@ with the run record beside them."""
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import torch
 
 from harness.engine.recipe import Recipe
+from harness.records import store
 
 
 class WeightsError(ValueError):
@@ -67,7 +67,7 @@ def record_beside(path: Path, name: str) -> tuple[dict | None, str | None]:
     if not beside.exists():
         return None, None
     try:
-        rec = json.loads(beside.read_text(encoding="utf-8"))
+        rec = store.read_json(beside)
         res = rec["result"]
         last = res["epochs"][-1]
         int(last["test_correct"]), int(last["test_total"])

@@ -37,6 +37,16 @@ def default_results_dir() -> Path:
 # ---------------------------------------------------------------- atomic writes
 
 
+def read_json(path: Path):
+    """A JSON file's value. A committed file is anyone's to write: nesting deeper than the
+    decoder recurses is a ValueError like any other malformed JSON, not a crash."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{path} nests its values deeper than a record does") from None
+
+
 def write_json(path: Path, obj) -> None:
     """Serialised straight into a temporary file, so a value json cannot encode fails the
     write without touching whatever `path` held before."""
@@ -181,11 +191,11 @@ def load_records(folder: Path, *, nested: bool = False) -> tuple[list[dict], lis
         paths = sorted(paths + list(Path(folder).glob("*/*.json")) + list(Path(folder).glob("*/*/*.json")))
     for path in paths:
         try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
+            rec = read_json(path)
         except (OSError, UnicodeDecodeError) as e:
             warnings.append(f"{path}: skipped, cannot be read ({e})")
             continue
-        except json.JSONDecodeError as e:
+        except ValueError as e:
             warnings.append(f"{path}: skipped, not valid JSON ({e})")
             continue
         if isinstance(rec, dict) and rec.get("kind") == "summary":
