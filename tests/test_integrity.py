@@ -656,6 +656,29 @@ def test_a_forward_that_cannot_be_traced_says_why_where_and_what_to_change(tmp_p
     assert "could not be traced" in reason and "attack.py:12" in reason and "no Python branches" in reason, reason
 
 
+def test_a_forward_that_holds_only_for_some_batch_sizes_says_so(tmp_path, sandboxed):
+    # A ghost batch norm: each training batch normalised in two halves. torch.export says
+    # "Constraints violated (batch)!" and a page of guards; the judge says what that means.
+    path = attack_file(
+        tmp_path,
+        """
+        class GhostBatchNorm(nn.BatchNorm2d):
+            def forward(self, x):
+                n, c, h, w = x.shape
+                if self.training:
+                    halves = x.view(-1, c * 2, h, w)
+                    return F.batch_norm(halves, None, None, training=True).view(n, c, h, w)
+                return super().forward(x)
+        """,
+        "nn.Sequential(nn.Conv2d(1, 4, 3), GhostBatchNorm(4), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))",
+    )
+    reason = stopped_reason(path, sandboxed)
+    assert reason.startswith(
+        "attack: its forward could not be traced: the forward traces only for some batch sizes (torch needs "
+    ), reason
+    assert "write the forward for every batch size" in reason and "Constraints violated" not in reason, reason
+
+
 class ScriptedTrainer:
     """A stand-in for the trainer process: sends the judge the messages it is given."""
 

@@ -6,6 +6,7 @@ exits; nothing it left behind reaches the process that trains (harness.runner.tr
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import traceback
 import types
@@ -51,6 +52,13 @@ EXPORT_HINT = (
 )
 
 
+BATCH_HINT = (
+    "the gate traces the batch dimension as any size, since an epoch's last batch and the test batches "
+    "differ from the training batch: write the forward for every batch size (a ghost batch norm that "
+    "splits each batch into a fixed number of groups cannot be traced; nn.BatchNorm2d can)"
+)
+
+
 def build(request: dict) -> dict:
     """The reply to a build request: ("built", programs) or ("error", stage, message)."""
     file, stage = request["file"], "import"
@@ -78,10 +86,25 @@ def build(request: dict) -> dict:
     except CandidateError as e:  # the output check: its message says what the forward pass gave
         return {"kind": "error", "stage": stage, "message": str(e)}
     except (Exception, SystemExit) as e:
-        message = f"{type(e).__name__}: {str(e)[:2000]}{_where(e, file)}"
-        if stage == "export":
-            message += f"; {EXPORT_HINT}"
+        if stage == "export" and (guard := _batch_guard(str(e))):
+            message = f"{guard}{_where(e, file)}; {BATCH_HINT}"
+        else:
+            message = f"{type(e).__name__}: {str(e)[:2000]}{_where(e, file)}"
+            if stage == "export":
+                message += f"; {EXPORT_HINT}"
         return {"kind": "error", "stage": stage, "message": message}
+
+
+def _batch_guard(text: str) -> str | None:
+    """torch.export's "Constraints violated (batch)" error, said as what it means: the forward
+    holds only for some batch sizes. Its first guard is kept, the batch size named `batch`."""
+    if "Constraints violated (batch)" not in text:
+        return None
+    found = re.search(r"satisfy the generated guard (.+?)\.?$", text, re.MULTILINE)
+    if found is None:
+        return "the forward traces only for some batch sizes"
+    guard = found.group(1).replace("L['input'].size()[0]", "batch")[:200]
+    return f"the forward traces only for some batch sizes (torch needs {guard})"
 
 
 def main() -> int:
