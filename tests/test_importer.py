@@ -499,6 +499,22 @@ def test_a_model_in_a_file_the_source_does_not_hold_is_named_in_the_error(import
         assert [i.name for i in import_source(tmp_path / "colab.ipynb")] == ["colab_small"]
 
 
+def test_a_model_imported_from_a_module_renamed_since_names_the_file_that_defines_it(tmp_path):
+    # `from model import Small` beside small_model.py: the notebook ran with the file under another name.
+    # Which file it meant is not guessed; the one that defines the class is named.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + "\nfrom model import Small\ndevice = 'cuda'\n"),
+        _training_cell("Small"),
+    )
+    (tmp_path / "colab.ipynb").write_text(nb)
+    (tmp_path / "small_model.py").write_text(GEN.IMPORTS + SMALL)
+    (tmp_path / "other.py").write_text(GEN.IMPORTS + SMALL.replace("Small", "Other"))
+    why: list[str] = []
+    assert import_source(tmp_path / "colab.ipynb", why_none=why) == []
+    says = "(no model.py beside it), though small_model.py beside it defines Small: name that file model.py"
+    assert any(says in w for w in why), why
+
+
 def test_a_training_set_split_is_said_and_its_log_marked_as_validation(tmp_path):
     # The course's 50k/10k split: the harness still trains on all 60,000 images (its rule), says so, and
     # marks the published log as validation accuracy, which `judge` prints beside the published numbers.
@@ -527,6 +543,110 @@ def test_a_training_set_split_is_said_and_its_log_marked_as_validation(tmp_path)
     assert "on images held out of the training set" in _published_window(got.published, 3)
     recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
     assert recipe["batch_size"] == 64 and recipe["optimizer"] == dict(name="SGD", lr=0.03, momentum=0.9)
+
+
+@pytest.mark.parametrize(
+    "imports, sets, says",
+    [
+        # `train`, `test` are the datasets; the functions came from a cell or file the notebook lost
+        (
+            "",
+            "train",
+            "the loop calls train(), which the source neither defines nor imports as a function (`train` is ",
+        ),
+        (
+            "from utils import train, test",
+            "train_set",
+            "the loop calls train(), imported from `utils`, which is not in",
+        ),
+        ("from helpers import *", "train_set", "it may come from `from helpers import *` (cell 1, line"),
+    ],
+)
+def test_an_epoch_loop_calling_a_function_the_source_lacks_names_it(imports, sets, says, tmp_path):
+    # A notebook that ran against training functions it no longer holds: the loop still counts its epochs,
+    # and the note names the missing function with its line, not only its symptoms (no epoch count found,
+    # a scheduler never stepped).
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + SMALL + f"\n{imports}\ndevice = 'cuda'\n"),
+        GEN.code(
+            "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+            f"{sets} = datasets.MNIST('../data', train=True, download=True, transform=tf)\n"
+            f"{sets.replace('train', 'test')} = datasets.MNIST('../data', train=False, transform=tf)\n"
+            f"train_loader = torch.utils.data.DataLoader({sets}, batch_size=64, shuffle=True)\n"
+            f"test_loader = torch.utils.data.DataLoader({sets.replace('train', 'test')}, batch_size=64)\n"
+        ),
+        GEN.code(
+            "model = Small().to(device)\n"
+            "optimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.1)\n"
+            "for epoch in range(1, 13):\n"
+            "    train(model, device, train_loader, optimizer, epoch)\n"
+            "    test(model, device, test_loader)\n"
+        ),
+    )
+    (tmp_path / "lost.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "lost.ipynb")
+    prefix = "not translated: cell 3, line 5: `train(model, device, train_loader, optimizer, epoch)`: "
+    assert any(n.startswith(prefix) and says in n for n in got.notes), got.notes
+    assert any(n.startswith("not translated: cell 3, line 6: `test(model, device, test_loader)`") for n in got.notes)
+    assert not any("no epoch count is found" in n for n in got.notes), got.notes
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["epochs"] == 12 and recipe["batch_size"] == 64
+
+
+LOADERS = (
+    "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+    "train_loader = torch.utils.data.DataLoader(datasets.MNIST('../data', train=True, transform=tf), batch_size=64)\n"
+    "test_loader = torch.utils.data.DataLoader(datasets.MNIST('../data', train=False, transform=tf), batch_size=64)\n"
+)
+
+
+@pytest.mark.parametrize(
+    "models, cls, said",
+    [
+        # one forward shared by the BN/GN/LN variants, written in their base class
+        (SMALL + "\nclass Variant(Small):\n    def __init__(self):\n        super().__init__(4)\n", "Variant", False),
+        # the output block ends in the module spelling
+        (
+            SMALL.replace("F.log_softmax(self.fc(self.conv(x).flatten(1)), dim=1)", "self.out(self.conv(x))").replace(
+                "self.fc = nn.Linear(width * 26 * 26, 10)",
+                "self.out = nn.Sequential(nn.Flatten(), nn.Linear(width * 26 * 26, 10), nn.LogSoftmax(dim=1))",
+            ),
+            "Small",
+            False,
+        ),
+        (
+            SMALL.replace("F.log_softmax(self.fc(self.conv(x).flatten(1)), dim=1)", "self.fc(self.conv(x).flatten(1))"),
+            "Small",
+            True,
+        ),
+    ],
+)
+def test_nll_loss_on_a_model_without_log_softmax_is_said_only_when_none_is_there(models, cls, said, tmp_path):
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + models + "\ndevice = 'cuda'\n"),
+        GEN.code(LOADERS),
+        _training_cell(cls),
+    )
+    (tmp_path / "nll.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "nll.ipynb")
+    assert any(f"nll_loss is applied to {cls}, which does not end in log_softmax" in n for n in got.notes) == said
+
+
+@pytest.mark.parametrize("dataset, said", [("CIFAR10", True), ("MNIST", False)])
+def test_a_source_that_trains_on_another_dataset_says_so(dataset, said, tmp_path):
+    # The course's later sessions train on CIFAR10 in the same repository: the candidate is still written,
+    # with the line that builds the other dataset.
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(LOADERS.replace("datasets.MNIST", f"datasets.{dataset}")),
+        _training_cell("Small"),
+    )
+    (tmp_path / "other.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "other.ipynb")
+    says = "not translated: cell 2, line 2: `datasets.CIFAR10('../data', train=True, transform=tf)`: the source trains"
+    assert any(n.startswith(says) and "on CIFAR10, not MNIST" in n for n in got.notes) == said, got.notes
+    assert said or not any("not MNIST" in n for n in got.notes)
 
 
 def test_a_split_scored_on_the_test_set_is_no_validation_log(tmp_path):

@@ -50,6 +50,31 @@ TRANSFORM_ARGS = {
 }
 TO_TENSOR = {"ToTensor", "PILToTensor", "ToImage", "ToDtype", "ConvertImageDtype"}
 PIL_MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}  # PIL.Image's constants torchvision accepted
+# the files beside a notebook read for a class it imports from a module not there: few, and small
+MAX_SIBLINGS, MAX_SIBLING_BYTES = 50, 1_000_000
+# torchvision's image datasets that are not MNIST, as the course's later sessions use them
+OTHER_DATASETS = {
+    "CIFAR10",
+    "CIFAR100",
+    "SVHN",
+    "FashionMNIST",
+    "KMNIST",
+    "EMNIST",
+    "QMNIST",
+    "STL10",
+    "ImageFolder",
+    "ImageNet",
+    "CelebA",
+    "Caltech101",
+    "Caltech256",
+    "Flowers102",
+    "OxfordIIITPet",
+    "USPS",
+}
+# every spelling of a model's last layer for nll_loss: F.log_softmax, x.log_softmax(), nn.LogSoftmax
+LOG_SOFTMAX = re.compile(r"log_?softmax", re.IGNORECASE)
+# the names of the functions an epoch loop calls to train or score, by course habit
+TRAINING_NAME = re.compile(r"train|test|fit|eval|valid", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- the importer
@@ -226,7 +251,14 @@ class Analysis:
             top = module.split(".")[0]
             if module and top not in EXTERNAL and top not in sys.stdlib_module_names:
                 file = module.replace(".", "/") + ".py"
-                return f"`{cls}` is imported from `{module}`, which is not in the source (no {file} beside it)"
+                said = f"`{cls}` is imported from `{module}`, which is not in the source (no {file} beside it)"
+                # model1.py beside a notebook that imports `from model import Model1`: run with the file renamed
+                # (Drive, or a copy made for the run); which file it was is not guessed, only said
+                files = self._files_defining(cls, ctx.unit)
+                if files:
+                    shown = ", ".join(files[:4]) + (", ..." if len(files) > 4 else "")
+                    said += f", though {shown} beside it defines {cls}: name that file {file} to import it"
+                return said
             return None
         if f is None and cls:
             stale = self._stale_import(call, c)
@@ -246,6 +278,26 @@ class Analysis:
                 mods = ", ".join(f"`from {s[2][0]} import *` ({c.unit.where(s[0])})" for s in local)
                 return f"`{cls}` is defined nowhere in the source; it may come from {mods}, a module not in the source"
         return None
+
+    @staticmethod
+    def _files_defining(cls: str, unit: Unit) -> list[str]:
+        """The .py files beside a unit whose text defines a class of this name, read as text only: a folder's
+        notebook is read without the files it does not import."""
+        pattern = re.compile(rf"^class\s+{re.escape(cls)}\b", re.MULTILINE)
+        found = []
+        try:
+            files = sorted(unit.path.parent.glob("*.py"))[:MAX_SIBLINGS]
+        except OSError:
+            return []
+        for f in files:
+            try:
+                if f.is_symlink() or not f.is_file() or f.stat().st_size > MAX_SIBLING_BYTES:
+                    continue
+                if pattern.search(f.read_text(encoding="utf-8", errors="replace")):
+                    found.append(f.name)
+            except OSError:
+                continue
+        return found
 
     def _stale_import(self, call: ast.Call, ctx: Ctx) -> str | None:
         """`from model import Net` (or `model.Net()`) where model.py of the source defines no Net: the
@@ -334,8 +386,10 @@ class Analysis:
             self.optimizer(session, fields, notes)
             self.schedule(session, fields, notes)
         loop = self.epoch_loop(session, model)
+        loop = self._note_missing_calls(loop, session, model, notes)
         self.epochs(loop, fields, notes)
         loader = self.train_loader(loop, fields, notes)
+        self._note_other_dataset(notes)
         self.transforms(loader, fields, notes)
         self.loss_and_clipping(fields, notes, model)
         self.tricks(notes)
@@ -697,6 +751,105 @@ class Analysis:
                 return after[0]
         return loops[-1] if len(loops) == 1 or session is None else None
 
+    def _note_missing_calls(self, loop, session, model, notes: list):
+        """Says which training or test functions an epoch loop calls that the source does not hold, and
+        gives the loop: the one found, else the loop of such a call. A notebook that ran against helpers
+        it no longer defines or imports (a cell deleted, or `train` now bound to a dataset) has no loop
+        that trains, and without the missing name the only notes would be its symptoms: no epoch count,
+        a scheduler never stepped."""
+        p = self.p
+        targets = {id(n) for n in (session[0] if session else None, model[2] if model else None) if n is not None}
+        found: list[tuple] = []  # (loop, unit, passes the session's model or optimizer?, [(call, why)])
+        for unit in p.units:
+            for call in unit.calls:
+                why = self._missing_callee(call, unit, targets)
+                if why is None:
+                    continue
+                enclosing = p.enclosing(call, unit, (ast.For, ast.AsyncFor, ast.While))
+                if enclosing is None or not p.live(call, unit):
+                    continue
+                if loop is not None and not (unit is loop[1] and any(n is call for n in ast.walk(loop[0]))):
+                    continue
+                entry = next((f for f in found if f[0] is enclosing), None)
+                if entry is None:
+                    entry = (enclosing, unit, [False], [])
+                    found.append(entry)
+                entry[2][0] |= why[1]
+                entry[3].append((call, why[0]))
+        if not found:
+            return loop
+        if loop is None:
+            mine = [f for f in found if f[2][0]]
+            after = [
+                f for f in found if session is not None and f[1] is session[1].unit and f[0].lineno > session[0].lineno
+            ]
+            chosen = mine[-1] if mine else after[0] if after else found[0] if len(found) == 1 else None
+            found = [chosen] if chosen is not None else found
+            loop = (chosen[0], chosen[1]) if chosen is not None else None
+        for _, unit, _, calls in found:
+            for call, why in calls:
+                notes.append(("not translated", unit.where(call.lineno), f"`{short(call, 60)}`: {why}"))
+        return loop
+
+    def _missing_callee(self, call: ast.Call, unit: Unit, targets: set) -> tuple[str, bool] | None:
+        """(why, passes the session's model or optimizer) for a call of a training or test function the
+        source neither defines nor imports; None for any other call. A call is taken for one by its name
+        (train, test, fit, evaluate, ...) or by passing the model or optimizer trained."""
+        p, f = self.p, call.func
+        if not isinstance(f, (ast.Name, ast.Attribute)):
+            return None
+        ctx = p.ctx_at(call, unit)
+        if isinstance(f, ast.Attribute):
+            base = p.follow(f.value, ctx)
+            if base is None or not isinstance(base[0], External):
+                return None  # a method of an object (model.eval()) is no function of a module
+        name = name_of(f)
+        passes = any(
+            (r := p.follow(n, ctx)) is not None and id(r[0]) in targets
+            for a in [*call.args, *(k.value for k in call.keywords)]
+            for n in ast.walk(a)
+            if isinstance(n, (ast.Name, ast.Attribute))
+        )
+        if not (passes or TRAINING_NAME.search(name.split(".")[-1])):
+            return None
+        r = p.follow(f, ctx)
+        what = "what it runs (its batch loop, a scheduler it steps) is not read"
+        if r is None:
+            stars = [
+                b
+                for b in unit.bindings.get("*", [])
+                if b[2][0].split(".")[0] not in EXTERNAL and p.module(b[2][0], unit, b[2][1]) is None
+            ]
+            if stars:
+                mods = ", ".join(f"`from {b[2][0]} import *` ({unit.where(b[0])})" for b in stars)
+                return (
+                    f"the loop calls {name}(), defined nowhere in the source; it may come from {mods}, a module "
+                    f"not in the source: {what}",
+                    passes,
+                )
+            return f"the loop calls {name}(), which the source neither defines nor imports: {what}", passes
+        node, c = r
+        if isinstance(node, External):
+            module = node.path.rpartition(".")[0]
+            top = module.split(".")[0]
+            if not module or top in EXTERNAL or top in sys.stdlib_module_names:
+                return None
+            file = module.replace(".", "/") + ".py"
+            return (
+                f"the loop calls {name}(), imported from `{module}`, which is not in the source (no {file} beside "
+                f"it): {what}",
+                passes,
+            )
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) or not isinstance(
+            node, ast.expr
+        ):
+            return None
+        return (
+            f"the loop calls {name}(), which the source neither defines nor imports as a function (`{name}` is "
+            f"`{short(node, 40)}` there, {c.unit.where(node.lineno)}): {what}",
+            passes,
+        )
+
     def epochs(self, loop, fields: dict, notes: list) -> None:
         """The epoch count: the training loop's range(), else the scheduler's epochs=; capped at the
         rule's limit, as noted."""
@@ -831,6 +984,33 @@ class Analysis:
             notes.append(("not translated", "", f"the epoch count {count} is not positive: 1 is used"))
             return 1
         return count
+
+    def _note_other_dataset(self, notes: list) -> None:
+        """Says so when the source builds a torchvision dataset other than MNIST and no MNIST at all (the
+        course's CIFAR10 sessions, kept in the same repository): the harness trains on MNIST, where a model
+        built for 3x32x32 images fails, and the published numbers are of the other dataset."""
+        p, others, mnist = self.p, [], False
+        for u in p.units:
+            for c in u.calls:
+                ctx = p.ctx_at(c, u)
+                r = p.callee(c, ctx)
+                if r is None or not isinstance(r[0], External) or not r[0].path.startswith("torchvision."):
+                    continue
+                name = r[0].path.rpartition(".")[2]
+                if name == "MNIST":
+                    mnist = True
+                elif name in OTHER_DATASETS and p.live(c, u):
+                    others.append((c, u, name))
+        if others and not mnist:
+            c, u, name = others[0]
+            notes.append(
+                (
+                    "not translated",
+                    u.where(c.lineno),
+                    f"`{short(c, 60)}`: the source trains on {name}, not MNIST: the harness trains the model on "
+                    f"MNIST's 1x28x28 images, and the published numbers are {name}'s",
+                )
+            )
 
     def _loaders(self) -> list:
         """Live DataLoader calls: (call, ctx)."""
@@ -1694,7 +1874,7 @@ class Analysis:
                     )
         self._take_last_smoothing(smoothing, fields, notes)
         self._take_last_clip(clip, fields, notes)
-        if uses_nll and model is not None and "log_softmax" not in model[1].segment(model[0]):
+        if uses_nll and model is not None and not self._ends_in_log_softmax(model[0], model[1]):
             notes.append(
                 (
                     "not translated",
@@ -1703,6 +1883,28 @@ class Analysis:
                     f"cross-entropy on its outputs is not the same loss",
                 )
             )
+
+    def _ends_in_log_softmax(self, cls: ast.ClassDef, unit: Unit) -> bool:
+        """Whether a log_softmax is in the model's text: its own, or that of a class of the source it
+        inherits or builds (a forward shared by BN/GN/LN subclasses, an output block ending in
+        nn.LogSoftmax), in any of its spellings (F.log_softmax, x.log_softmax, nn.LogSoftmax)."""
+        classes: dict[str, list] = {}
+        for u in self.p.units:
+            for n in u.tree.body:
+                if isinstance(n, ast.ClassDef):
+                    classes.setdefault(n.name, []).append((n, u))
+        todo, seen = [(cls, unit)], {id(cls)}
+        while todo:
+            c, u = todo.pop()
+            if LOG_SOFTMAX.search(u.segment(c)):
+                return True
+            for m in ast.walk(c):
+                name = m.id if isinstance(m, ast.Name) else m.attr if isinstance(m, ast.Attribute) else None
+                for other in classes.get(name or "", []):
+                    if id(other[0]) not in seen and len(seen) < 64:
+                        seen.add(id(other[0]))
+                        todo.append(other)
+        return False
 
     def _label_smoothing(self, call: ast.Call, ctx: Ctx, unit: Unit, notes: list) -> list:
         """[(label_smoothing, unit, line)] of one cross-entropy call, when it sets one that reads as a number."""
