@@ -8,7 +8,7 @@ import ast
 import builtins
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1065,6 +1065,16 @@ class SourceProgram:
             else:
                 self.note("interpreted", ctx.unit, where.lineno, f"`if {short(test, 60)}:`: the CUDA branch is taken")
         return pick
+
+    def live_calls(self, kinds) -> Iterator[tuple[Unit, ast.Call, Ctx, str]]:
+        """(unit, call, its context, its kind) for each live call of one of `kinds`, in source
+        order; liveness is asked only of calls of those kinds."""
+        for unit in self.units:
+            for call in unit.calls:
+                ctx = self.ctx_at(call, unit)
+                name = self.kind(call, ctx)
+                if name in kinds and self.live(call, unit):
+                    yield unit, call, ctx, name
 
     def live(self, node: ast.AST, unit: Unit, func=None, binds: tuple = ()) -> bool:
         """False when the node sits in a branch whose condition the text decides against it. Kept

@@ -101,33 +101,28 @@ class Analysis:
     def sessions(self) -> list:
         """(optimizer call, ctx, [model found]) for each live optimizer construction, in order."""
         p, out = self.p, []
-        for unit in p.units:
-            for call in unit.calls:
-                ctx = p.ctx_at(call, unit)
-                name = p.kind(call, ctx)
-                if name not in OPTIMIZERS or not p.live(call, unit):
-                    continue
-                func = p.func_of(call, unit)
-                if (
-                    isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    and p.class_of(func, unit) is None
-                    and not p.call_sites(func, unit)
-                ):
-                    with p.recorded():
-                        p.note(
-                            "interpreted",
-                            unit,
-                            call.lineno,
-                            f"`{short(call, 60)}` is in {func.name}(), which the source never calls: not used",
-                        )
-                    continue
-                receiver = receiver_of(call)
-                models = p.models_of(receiver, ctx) if receiver is not None else []
-                unique: list[tuple] = []
-                for m in models:  # a class reached along two paths is one model
-                    if not any(m[0] is u[0] and m[2] is u[2] for u in unique):
-                        unique.append(m)
-                out.append((call, ctx, unique))
+        for unit, call, ctx, _ in p.live_calls(OPTIMIZERS):
+            func = p.func_of(call, unit)
+            if (
+                isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and p.class_of(func, unit) is None
+                and not p.call_sites(func, unit)
+            ):
+                with p.recorded():
+                    p.note(
+                        "interpreted",
+                        unit,
+                        call.lineno,
+                        f"`{short(call, 60)}` is in {func.name}(), which the source never calls: not used",
+                    )
+                continue
+            receiver = receiver_of(call)
+            models = p.models_of(receiver, ctx) if receiver is not None else []
+            unique: list[tuple] = []
+            for m in models:  # a class reached along two paths is one model
+                if not any(m[0] is u[0] and m[2] is u[2] for u in unique):
+                    unique.append(m)
+            out.append((call, ctx, unique))
         return out
 
     def root_classes(self, units) -> list:
@@ -508,17 +503,12 @@ class Analysis:
         """(call, ctx, class name) of each live scheduler built on this optimizer call, in order."""
         p = self.p
         found = []
-        for unit in p.units:
-            for call in unit.calls:
-                ctx = p.ctx_at(call, unit)
-                name = p.kind(call, ctx)
-                if name not in SCHEDULERS or not p.live(call, unit):
-                    continue
-                first = argument(call, 0, "optimizer")
-                # deref: `optimizer = get_optimizer(model, ...)`, a helper of utils.py that returns it
-                r = p.deref(first, ctx) if first is not None else None
-                if r is not None and r[0] is opt_call:
-                    found.append((call, ctx, name))
+        for _, call, ctx, name in p.live_calls(SCHEDULERS):
+            first = argument(call, 0, "optimizer")
+            # deref: `optimizer = get_optimizer(model, ...)`, a helper of utils.py that returns it
+            r = p.deref(first, ctx) if first is not None else None
+            if r is not None and r[0] is opt_call:
+                found.append((call, ctx, name))
         return found
 
     def _stepping(self, call: ast.Call, name: str, where: str, origins: list, notes: list) -> tuple | None:
@@ -1560,20 +1550,16 @@ class Analysis:
     def _train_composes(self) -> list:
         """Live Compose calls whose name (their variable, or the function returning them) says training."""
         p, found = self.p, []
-        for unit in p.units:
-            for call in unit.calls:
-                ctx = p.ctx_at(call, unit)
-                if p.kind(call, ctx) != "Compose" or not p.live(call, unit):
-                    continue
-                parent = unit.parents.get(call)
-                label = ""
-                if isinstance(parent, ast.Assign):
-                    label = " ".join(short(t) for t in parent.targets)
-                elif isinstance(parent, ast.Return) and ctx.func is not None:
-                    label = getattr(ctx.func, "name", "")
-                label = label.lower()
-                if "train" in label and "test" not in label:
-                    found.append((call, ctx))
+        for unit, call, ctx, _ in p.live_calls({"Compose"}):
+            parent = unit.parents.get(call)
+            label = ""
+            if isinstance(parent, ast.Assign):
+                label = " ".join(short(t) for t in parent.targets)
+            elif isinstance(parent, ast.Return) and ctx.func is not None:
+                label = getattr(ctx.func, "name", "")
+            label = label.lower()
+            if "train" in label and "test" not in label:
+                found.append((call, ctx))
         return found
 
     def _targs(self, call: ast.Call, ctx: Ctx, name: str) -> dict:
@@ -1844,34 +1830,29 @@ class Analysis:
         p = self.p
         smoothing, clip = [], []
         uses_nll = False
-        for unit in p.units:
-            for call in unit.calls:
-                ctx = p.ctx_at(call, unit)
-                name = p.kind(call, ctx)
-                if name not in self.LOSS_AND_CLIP or not p.live(call, unit):
-                    continue
-                if name in ("CrossEntropyLoss", "cross_entropy"):
-                    smoothing += self._label_smoothing(call, ctx, unit, notes)
-                elif name in ("nll_loss", "NLLLoss"):
-                    uses_nll = True
-                elif name in ("MSELoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "mse_loss", "kl_div"):
-                    notes.append(
-                        (
-                            "not translated",
-                            unit.where(call.lineno),
-                            f"`{short(call, 50)}`: the harness trains with cross-entropy only",
-                        )
+        for unit, call, ctx, name in p.live_calls(self.LOSS_AND_CLIP):
+            if name in ("CrossEntropyLoss", "cross_entropy"):
+                smoothing += self._label_smoothing(call, ctx, unit, notes)
+            elif name in ("nll_loss", "NLLLoss"):
+                uses_nll = True
+            elif name in ("MSELoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "mse_loss", "kl_div"):
+                notes.append(
+                    (
+                        "not translated",
+                        unit.where(call.lineno),
+                        f"`{short(call, 50)}`: the harness trains with cross-entropy only",
                     )
-                elif name in ("clip_grad_norm_", "clip_grad_norm"):
-                    clip += self._max_norm(call, ctx, unit, notes)
-                elif name in ("clip_grad_value_",):
-                    notes.append(
-                        (
-                            "not translated",
-                            unit.where(call.lineno),
-                            f"`{short(call, 50)}`: clipping by value is not a recipe field",
-                        )
+                )
+            elif name in ("clip_grad_norm_", "clip_grad_norm"):
+                clip += self._max_norm(call, ctx, unit, notes)
+            elif name in ("clip_grad_value_",):
+                notes.append(
+                    (
+                        "not translated",
+                        unit.where(call.lineno),
+                        f"`{short(call, 50)}`: clipping by value is not a recipe field",
                     )
+                )
         self._take_last_smoothing(smoothing, fields, notes)
         self._take_last_clip(clip, fields, notes)
         if uses_nll and model is not None and not self._ends_in_log_softmax(model[0], model[1]):
