@@ -30,6 +30,7 @@ from harness.cli.importer.values import (
     short,
     truthy,
 )
+from harness.judge.vetting import MAX_INT_BITS
 
 MAX_DEPTH = 40  # resolution steps for one expression: name -> assignment -> call site -> ...
 
@@ -66,8 +67,8 @@ EXTERNAL = {
 PASS_THROUGH_METHODS = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "type", "requires_grad_"}
 PASS_THROUGH_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
 # Hostile text must not make the importer build a huge value: "x" * 10**9, 9 ** 10**9, or a
-# string or a number doubled again on each of a few hundred lines. No setting comes near these.
-MAX_INT_BITS = 256
+# string or a number doubled again on each of a few hundred lines. No setting comes near these;
+# integers are held to the bound vetting holds the written file to.
 MAX_SEQUENCE = 100_000
 
 
