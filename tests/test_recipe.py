@@ -533,3 +533,18 @@ def test_old_augment_forms_are_refused_directly_too():
 def test_recipe_error_keeps_a_single_message_too():
     e = RecipeError("model9: recipe field 'epochs' = 16 must be ...")
     assert e.problems == [str(e)]
+
+
+def test_a_value_is_written_as_python_reads_it_back():
+    from harness.engine.fields import literal
+
+    value = {"name": "SGD", "lambda": 0.5, 3: (1,), "ops": [{"name": "Pad", "_where": ("cell 2", 7)}]}
+    text = literal(value, hide=("_where",))
+    assert text == '{"name": "SGD", "lambda": 0.5, 3: (1,), "ops": [dict(name="Pad")]}'
+    assert eval(text, {"dict": dict}) == {  # a keyword as a key stays a string key, so the text still reads
+        "name": "SGD",
+        "lambda": 0.5,
+        3: (1,),
+        "ops": [{"name": "Pad"}],
+    }
+    assert literal(dict(momentum=0.9, betas=(0.9, 0.99))) == "dict(momentum=0.9, betas=(0.9, 0.99))"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from harness.engine.augmentations import AugmentError, Pipeline, parse
-from harness.engine.fields import did_you_mean, is_number
+from harness.engine.fields import did_you_mean, is_number, literal
 
 MAX_EPOCHS = 15  # the exercise's rule; the compliance suite can only lower it
 
@@ -325,7 +324,7 @@ def _read_optimizer(v, problems: list[str]):
         try:
             opt.build([torch.zeros(1, requires_grad=True)])
         except Exception as e:  # torch's own check of the values, e.g. a negative lr
-            problems.append(f"recipe field 'optimizer' = {_literal(opt.to_dict())}: torch.optim.{name} refused it: {e}")
+            problems.append(f"recipe field 'optimizer' = {literal(opt.to_dict())}: torch.optim.{name} refused it: {e}")
             return _BAD
     return opt
 
@@ -479,7 +478,7 @@ def _pair_problems(opt: Optimizer, sched: Schedule, epochs: int) -> list[str]:
                 sched.build(opt.build([torch.zeros(1, requires_grad=True)]), epochs, 1)
             except Exception as e:  # torch's own check of the values, e.g. pct_start=1.5
                 problems.append(
-                    f"recipe field 'schedule' = {_literal(sched.to_dict())}: "
+                    f"recipe field 'schedule' = {literal(sched.to_dict())}: "
                     f"torch.optim.lr_scheduler.{sched.name} refused it: {e}"
                 )
     return problems
@@ -523,7 +522,7 @@ def _old_format(d: Mapping) -> tuple[list[str], set[str]]:
     }
     if old_opt and isinstance(opt, Mapping):  # the new form, with some of its arguments left outside it
         problems.append(
-            f"{_fields(old_opt, verb='')}: optimizer arguments go inside it, optimizer={_literal({**opt, **old_opt})}"
+            f"{_fields(old_opt, verb='')}: optimizer arguments go inside it, optimizer={literal({**opt, **old_opt})}"
         )
     elif old_opt:
         problems.append(_old_optimizer(old_opt))
@@ -534,7 +533,7 @@ def _old_format(d: Mapping) -> tuple[list[str], set[str]]:
     }
     if old_sched and isinstance(sched, Mapping):
         moved = {**sched, **{("anneal_strategy" if k == "anneal" else k): v for k, v in old_sched.items()}}
-        problems.append(f"{_fields(old_sched, verb='')}: schedule arguments go inside it, schedule={_literal(moved)}")
+        problems.append(f"{_fields(old_sched, verb='')}: schedule arguments go inside it, schedule={literal(moved)}")
     elif old_sched:
         problems.append(_old_schedule(old_sched, _old_sgd_momentum(opt if isinstance(opt, Mapping) else old_opt)))
     old_aug = {"augment"} if isinstance(d.get("augment"), Mapping) else set()
@@ -568,7 +567,7 @@ def _old_optimizer(given: dict) -> str:
     else:
         kw = dict(lr=old["lr"], betas=old["betas"], weight_decay=old["weight_decay"])
     kw = _without_defaults(OPTIMIZERS[name], kw)
-    return f"{head}: write optimizer={_literal(dict(name=name, **kw, foreach=True))}"
+    return f"{head}: write optimizer={literal(dict(name=name, **kw, foreach=True))}"
 
 
 def _old_schedule(given: dict, momentum_sgd: bool) -> str:
@@ -599,13 +598,13 @@ def _old_schedule(given: dict, momentum_sgd: bool) -> str:
             cycle_momentum=momentum_sgd,
         )
     kw = _without_defaults(SCHEDULERS[name], kw)
-    return f"{head}: write schedule={_literal(dict(name=name, **kw))}"
+    return f"{head}: write schedule={literal(dict(name=name, **kw))}"
 
 
 def _old_augment(aug: Mapping) -> str:
-    head = f"recipe field 'augment' = {_literal(dict(aug))} is the old format"
+    head = f"recipe field 'augment' = {literal(dict(aug))} is the old format"
     if "name" in aug:
-        return f"{head}: augment is a list of ops, augment=[{_literal(dict(aug))}]"
+        return f"{head}: augment is a list of ops, augment=[{literal(dict(aug))}]"
     unknown = [k for k in aug if k not in ("rotate", "translate", "scale")]
     if unknown:
         return (
@@ -621,7 +620,7 @@ def _old_augment(aug: Mapping) -> str:
         kw["scale"] = tuple(aug["scale"])
     if not kw:
         return f"{head}: it changed nothing; leave augment out"
-    return f"{head}: write augment=[{_literal(dict(name='ContinuousAffine', **kw))}]"
+    return f"{head}: write augment=[{literal(dict(name='ContinuousAffine', **kw))}]"
 
 
 def _old_named(field: str, value: str) -> str:
@@ -671,23 +670,8 @@ def _plain(v) -> bool:
     return False
 
 
-def _literal(v) -> str:
-    """How the value is written in a candidate's file: dict(k=v), "strings", (tuples,)."""
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, Mapping):
-        if all(isinstance(k, str) and k.isidentifier() for k in v):
-            return "dict(" + ", ".join(f"{k}={_literal(e)}" for k, e in v.items()) + ")"
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(e)}" for k, e in v.items()) + "}"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(map(_literal, v)) + (",)" if len(v) == 1 else ")")
-    if isinstance(v, list):
-        return "[" + ", ".join(map(_literal, v)) + "]"
-    return repr(v)
-
-
 def _given(fields: dict) -> str:
-    return ", ".join(f"{k}={_literal(v)}" for k, v in fields.items())
+    return ", ".join(f"{k}={literal(v)}" for k, v in fields.items())
 
 
 def _fields(fields: dict, verb: str = "is") -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import json
 import keyword
 import math
 import re
@@ -16,6 +15,7 @@ from harness.cli.importer.program import SourceProgram
 from harness.cli.importer.recipe import RecipeField
 from harness.cli.importer.sources import Unit
 from harness.cli.importer.values import MARKERS, Ctx, External, Frac, ModuleVal, Obj, Unknown, printable, short
+from harness.engine.fields import literal
 from harness.judge.vetting import ALLOWED_MODULES
 
 # Allowed in a candidate file (vetting.ALLOWED_MODULES), as top-level package names.
@@ -37,27 +37,19 @@ def identifier(text: str) -> str:
 
 
 def _lit(v) -> str:
-    """How a recipe value is written in the file: dict(k=v), "strings", (tuples,), 1 / 255."""
+    """A value the importer read, as the file writes it: grey levels as `N / 255`, a number that
+    is not finite as None, the source line an op was read from left out."""
+    return literal(v, _leaf, hide=("_where",))
+
+
+def _leaf(v) -> str:
     if isinstance(v, Frac):
         num = int(v.num) if float(v.num).is_integer() else v.num
         return f"{num} / 255"
-    if isinstance(v, bool) or v is None:
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else "None"
-    if isinstance(v, int):
+    if isinstance(v, (bool, int)) or v is None:
         return repr(v)
-    if isinstance(v, dict):
-        items = {k: x for k, x in v.items() if k != "_where"}
-        if all(isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k) for k in items):
-            return "dict(" + ", ".join(f"{k}={_lit(x)}" for k, x in items.items()) + ")"
-        return "{" + ", ".join(f"{_lit(k)}: {_lit(x)}" for k, x in items.items()) + "}"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(map(_lit, v)) + (",)" if len(v) == 1 else ")")
-    if isinstance(v, list):
-        return "[" + ", ".join(map(_lit, v)) + "]"
     return repr(str(v))
 
 
