@@ -20,10 +20,10 @@ from harness.runner import channel, programs, registry
 
 
 def _where(e: BaseException, file: str) -> str:
-    """The deepest line of the candidate's own file in a traceback, else the deepest of all."""
-    frames = traceback.extract_tb(e.__traceback__)
-    own = [f for f in frames if f.filename == file] or frames
-    return f" ({Path(own[-1].filename).name}:{own[-1].lineno})" if own else ""
+    """The deepest line of the candidate's own file in a traceback, else nothing: a line inside
+    torch (`_trace.py:2214`) tells the candidate's author nothing they can change."""
+    own = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == file]
+    return f" ({Path(file).name}:{own[-1].lineno})" if own else ""
 
 
 def load_builder(file: str, name: str):
