@@ -302,10 +302,11 @@ def test_ema_scores_and_returns_the_averaged_weights():
 
 
 def scripted(losses: list[float], corrects: list[int]):
-    """A judge that scores epoch e as (losses[e - 1], corrects[e - 1]), whatever the model did."""
+    """A judge that scores epoch e as (losses[e - 1], corrects[e - 1]) over 100 images, whatever the
+    model did and however many it handed in."""
 
     def scorer(epoch, outputs):
-        return losses[epoch - 1], corrects[epoch - 1]
+        return losses[epoch - 1], corrects[epoch - 1], 100
 
     return scorer
 
@@ -326,7 +327,7 @@ def test_plateau_steps_on_the_judges_numbers(monitor, losses, corrects):
         schedule=dict(name="ReduceLROnPlateau", factor=0.5, patience=0, monitor=monitor),
     )
     result = run(recipe=recipe, limit_train=64, scorer=scripted(losses, corrects))
-    assert [r.test_loss for r in result.epochs] == [x / 128 for x in losses]  # 128 test images
+    assert [r.test_loss for r in result.epochs] == [x / 100 for x in losses]  # the judge's count, not the 128 sent
     # The rate an epoch starts with answers the epoch before: halved after each one that did not improve.
     assert [r.lr for r in result.epochs] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
     assert result.recipe["schedule"]["monitor"] == monitor  # the record says what it watched

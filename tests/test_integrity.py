@@ -4,6 +4,7 @@ vetting bypassed, unable to reach what it wanted inside the sandboxed runner."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import textwrap
@@ -637,6 +638,67 @@ def test_learning_from_the_test_images_is_refused(tmp_path, sandboxed, attack, e
     assert expected in reason, reason
 
 
+@pytest.mark.parametrize(
+    "attack, make",
+    [
+        # BatchNorm that keeps no running statistics: the test batch's own, without a write
+        ("batch statistics", "nn.Sequential(nn.Flatten(), Unkept(784), nn.Linear(784, 10))"),
+        # class prototypes drawn from the test batch, pseudo-labelled by the model itself
+        ("prototypes", "Prototypes()"),
+    ],
+)
+def test_learning_from_the_test_batch_without_a_write_is_caught_when_scored(tmp_path, sandboxed, tiny, attack, make):
+    # 1,200 test images (and 1,200 repeats) make three evaluation batches, so copies meet other company.
+    g = torch.Generator().manual_seed(1)
+    wide = dataclasses.replace(
+        tiny,
+        test_images=torch.randint(0, 256, (1200, 28, 28), dtype=torch.uint8, generator=g),
+        test_labels=torch.randint(0, 10, (1200,), generator=g),
+    )
+    body = """
+        def Unkept(n):
+            return nn.BatchNorm1d(n, track_running_stats=False)
+
+        class Prototypes(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(784, 10)
+            def forward(self, x):
+                f = x.flatten(1)
+                out = self.lin(f)
+                if self.training:
+                    return out
+                p = out.softmax(1)
+                protos = (p.t() @ f) / p.sum(0)[:, None]
+                return out + 0.1 * f @ protos.t()
+    """
+    outcome = judged(attack_file(tmp_path, body, make), sandboxed, wide)
+    assert outcome.result.status == "crashed", outcome.result.error
+    assert "handed in test outputs in epoch 1 that depend on the other images in their batch" in outcome.result.error
+    assert outcome.result.epochs == []  # stopped when first scored: no epoch stands
+
+
+def test_a_prediction_that_changes_with_its_batch_mates_is_refused_when_handed_in(tiny):
+    # Every row different: the two copies of each repeated image disagree, wherever they were sent.
+    rows = torch.arange(SENT, dtype=torch.float32)[:, None].repeat(1, 10)
+    outcome = scripted([{"kind": "outputs", "epoch": 1, "outputs": rows}], tiny)
+    assert outcome.result.status == "crashed"
+    assert f"{len(tiny.test_labels)} of {len(tiny.test_labels)} test images sent twice" in outcome.result.error
+
+
+def test_the_test_layout_sends_every_image_once_and_some_twice():
+    layout = trial.ImageLayout.draw(1000, repeats=300)
+    assert len(layout.sent) == 1300 and set(layout.sent.tolist()) == set(range(1000))
+    assert torch.equal(layout.sent[layout.scored_at], torch.arange(1000))  # scored in the test set's order
+    assert torch.equal(layout.sent[layout.first_at], layout.sent[layout.again_at])  # the same image twice
+    assert set(layout.first_at.tolist()).isdisjoint(layout.again_at.tolist())
+    same = torch.randn(1300, 10)
+    same[layout.again_at] = same[layout.first_at]
+    assert layout.company_problem(same) is None
+    same[layout.again_at[7], 3] += 1e-3
+    assert layout.company_problem(same).startswith("depend on the other images in their batch: 1 of 300 ")
+
+
 def test_a_forward_that_cannot_be_traced_says_why_where_and_what_to_change(tmp_path, sandboxed):
     path = attack_file(
         tmp_path,
@@ -709,8 +771,11 @@ def scripted(messages: list[dict], tiny: MNIST) -> trial.Outcome:
     return outcome
 
 
+SENT = 400  # tiny's 200 test images, each sent once and (200 < trial.REPEATS) once more
+
+
 def test_a_second_hand_in_of_test_outputs_in_one_epoch_fails_the_run(tiny):
-    outputs = {"kind": "outputs", "epoch": 1, "outputs": torch.zeros(len(tiny.test_labels), 10)}
+    outputs = {"kind": "outputs", "epoch": 1, "outputs": torch.zeros(SENT, 10)}
     outcome = scripted([outputs, dict(outputs)], tiny)
     assert outcome.result.status == "crashed"
     assert "handed in test outputs twice in epoch 1" in outcome.result.error
@@ -722,8 +787,9 @@ def test_a_second_hand_in_of_test_outputs_in_one_epoch_fails_the_run(tiny):
         ("not a tensor", "are a str"),
         (torch.zeros(200, 10).to_sparse(), "not a dense tensor"),
         (torch.zeros(200, 10, dtype=torch.int64), "dtype torch.int64"),
-        (torch.zeros(200, 11), "shape [200, 11]"),
-        (torch.zeros(10, 200).t(), "not contiguous"),
+        (torch.zeros(SENT, 11), f"shape [{SENT}, 11]"),
+        (torch.zeros(200, 10), f"shape [200, 10], not [{SENT}, 10]"),  # the scored copies alone
+        (torch.zeros(10, SENT).t(), "not contiguous"),
         (torch.nn.Parameter(torch.zeros(200, 10)), "not a plain tensor"),
         (torch.zeros(2_000_000, 10), "shape [2000000, 10]"),
     ],

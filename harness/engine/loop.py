@@ -207,7 +207,8 @@ def synchronize(device: torch.device) -> None:
 
 # ---------------------------------------------------------------- set-up and the state a run carries
 
-Scorer = Callable[[int, torch.Tensor], tuple[float, int]]
+# (epoch, test outputs) -> (summed loss, correct, images the sums are over)
+Scorer = Callable[[int, torch.Tensor], tuple[float, int, int]]
 
 
 @dataclasses.dataclass
@@ -219,7 +220,6 @@ class DeviceData:
     train_y: torch.Tensor
     test_x: torch.Tensor
     clean_x: torch.Tensor | None  # the unwarped training images BatchNorm is recalibrated on, if asked
-    n_test: int
     scorer: Scorer
     layout: torch.memory_format
 
@@ -246,13 +246,13 @@ def place(
     if scorer is None:
         test_y = data.held_test_labels().to(device)
 
-        def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int]:
-            return score(outputs, test_y)
+        def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int, int]:
+            return (*score(outputs, test_y), len(test_y))
 
     clean_x = None
     if r.bn_recalibration:
         clean_x = normalise(train_x[: r.bn_recalibration], r).contiguous(memory_format=layout)
-    return DeviceData(train_x, train_y, test_x, clean_x, len(data.test_images), scorer, layout)
+    return DeviceData(train_x, train_y, test_x, clean_x, scorer, layout)
 
 
 def set_up(
@@ -514,16 +514,16 @@ def run_epochs(
         at.in_test = True
         if data.clean_x is not None:
             statistics.recalibrate(state.scored, data.clean_x, EVAL_BATCH)
-        test_loss, correct = data.scorer(epoch, predict(state.scored, data.test_x))
+        test_loss, correct, n_test = data.scorer(epoch, predict(state.scored, data.test_x))
         synchronize(device)
         row = EpochRow(
             epoch=epoch,
             train_loss=losses.mean().item(),
             train_acc=100.0 * corrects.sum().item() / data.n,
-            test_loss=test_loss / data.n_test,
-            test_acc=100.0 * correct / data.n_test,
+            test_loss=test_loss / n_test,
+            test_acc=100.0 * correct / n_test,
             test_correct=correct,
-            test_total=data.n_test,
+            test_total=n_test,
             lr=lr,
             seconds=time.perf_counter() - t_epoch,
         )
@@ -561,7 +561,7 @@ def train(
 
     resume: a state from `checkpoint`, to continue after its last finished epoch with the
     same numbers an uninterrupted run gives. checkpoint: called with that state after each epoch.
-    scorer: (epoch, test outputs [N, 10]) -> (summed loss, correct); the runner passes the
+    scorer: (epoch, test outputs [N, 10]) -> (summed loss, correct, images scored); the runner passes the
     outputs to the judge this way and never holds the labels (`data.test_labels` may be None).
     cuda_graphs: on CUDA, "auto" replays a captured step (harness.engine.steppers) and falls back to the
     eager loop, with the reason in `result.execution`, where the step cannot be captured; "off"

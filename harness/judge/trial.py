@@ -39,6 +39,11 @@ BUILD_LIMIT = 120.0  # seconds the builder has to import, build, check and trace
 MEMORY_LIMIT = 4 * 2**30  # bytes of data (heap and private mappings) a child may hold
 EPOCH_FACTOR = 5.0  # an epoch may take this many times the first one (and at least EPOCH_FLOOR s)
 EPOCH_FLOOR = 60.0
+# Test images sent twice, each copy among other images: a prediction that uses its batch-mates
+# (statistics across the test batch, features pooled over it) gives the two copies different
+# outputs. Graphs of per-image ops give bitwise equal ones on the CPU.
+REPEATS = 2_000
+COMPANY_TOLERANCE = 1e-5  # of 1 + the image's largest output: room for a kernel's rounding, no more
 
 
 class TrialStopped(Exception):
@@ -501,6 +506,42 @@ def _secret_order(n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(secrets.randbits(62)))
 
 
+@dataclass
+class ImageLayout:
+    """Which test images the trainer gets, in what secret order: every image once, and `REPEATS`
+    of them a second time, shuffled in among the rest."""
+
+    sent: torch.Tensor  # indices into the test set, in the order sent
+    scored_at: torch.Tensor  # scored_at[i]: where image i's scored copy was sent
+    first_at: torch.Tensor  # of each repeated image, where its scored copy was sent ...
+    again_at: torch.Tensor  # ... and where its second copy was
+
+    @classmethod
+    def draw(cls, n: int, repeats: int = REPEATS) -> ImageLayout:
+        twice = _secret_order(n)[: min(repeats, n)]
+        items = torch.cat([torch.arange(n), twice])
+        shuffle = _secret_order(len(items))
+        at = torch.empty_like(shuffle)
+        at[shuffle] = torch.arange(len(items))
+        return cls(items[shuffle], at[:n], at[twice], at[n:])
+
+    def company_problem(self, out: torch.Tensor) -> str | None:
+        """Why the two copies of some image got different outputs, or None."""
+        first, again = out[self.first_at].float(), out[self.again_at].float()
+        gap = (first - again).abs().amax(1)
+        over = gap > COMPANY_TOLERANCE * (1 + first.abs().amax(1))
+        if not bool(over.any()):
+            return None
+        worst = int(gap.argmax())
+        return (
+            f"depend on the other images in their batch: {int(over.sum())} of {len(gap)} test images sent twice, "
+            f"each time among other images, got different outputs (up to {float(gap[worst]):.3g} apart, "
+            f"{first[worst].tolist()[:3]}... against {again[worst].tolist()[:3]}...); a prediction may use its own "
+            "image alone, so no statistics over the batch in evaluation mode (a BatchNorm needs its running "
+            "statistics there: not track_running_stats=False, not F.batch_norm(..., training=True))"
+        )
+
+
 def new_result(
     name: str, seed: int, settings: Settings, recipe: dict, params: int = 0, limit_train: int | None = None
 ) -> RunResult:
@@ -549,7 +590,7 @@ def train(
         limit_train=limit_train,
         train_images=data.train_images,
         train_labels=data.train_labels,
-        test_images=data.test_images[scoring.order],
+        test_images=data.test_images[scoring.layout.sent],
         progress=hooks is not None,
         checkpoints=checkpoint is not None,
         resume=resume,
@@ -576,10 +617,7 @@ class _Scoring:
     def __init__(self, r: Runner, result: RunResult, labels: torch.Tensor, needs_score: bool, hooks, checkpoint):
         self.r, self.result, self.labels, self.needs_score = r, result, labels, needs_score
         self.hooks, self.checkpoint = hooks, checkpoint
-        n_test = len(labels)
-        self.order = _secret_order(n_test)
-        self.restore = torch.empty_like(self.order)
-        self.restore[self.order] = torch.arange(n_test)
+        self.layout = ImageLayout.draw(len(labels))
         self.scored: dict[int, tuple[float, int]] = {}
         self.overhead = {"scoring": 0.0}
         self.first_epoch: float | None = None
@@ -625,13 +663,17 @@ class _Scoring:
         if epoch in self.scored:
             return f"handed in test outputs twice in epoch {epoch}"
         out = msg.get("outputs")
-        if (problem := outputs_problem(out, len(self.labels))) is not None:
+        problem = outputs_problem(out, len(self.layout.sent))
+        if problem is None:
+            assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
+            problem = self.layout.company_problem(out)
+        if problem is not None:
             return f"handed in test outputs in epoch {epoch} that {problem}"
         assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
-        loss_sum, correct = loop.score(out[self.restore], self.labels)
+        loss_sum, correct = loop.score(out[self.layout.scored_at], self.labels)
         self.scored[epoch] = (loss_sum, correct)
         if self.needs_score:  # the recipe steers by a test number; nothing else hears back
-            self.r.send("score", loss_sum=loss_sum, correct=correct)
+            self.r.send("score", loss_sum=loss_sum, correct=correct, images=len(self.labels))
         self.overhead["scoring"] += time.perf_counter() - t0
         return None
 
@@ -726,16 +768,17 @@ def _judged_row(reported: dict, scored: dict, n_test: int) -> EpochRow:
 
 def predict(built: Built, state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
     """The candidate's outputs for already-normalised images with the given weights (which
-    must fit it exactly), in the order given."""
-    r = built.runner
-    order = _secret_order(len(images))
-    restore = torch.empty_like(order)
-    restore[order] = torch.arange(len(images))
-    out = r.ask("predict", "outputs", state=state, images=images[order]).get("outputs")
-    if (problem := outputs_problem(out, len(images))) is not None:
+    must fit it exactly), in the order given; sent as the test images are, some of them twice."""
+    layout = ImageLayout.draw(len(images))
+    out = built.runner.ask("predict", "outputs", state=state, images=images[layout.sent]).get("outputs")
+    problem = outputs_problem(out, len(layout.sent))
+    if problem is None:
+        assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
+        problem = layout.company_problem(out)
+    if problem is not None:
         raise RunnerFailed(f"the trainer's outputs {problem}")
     assert isinstance(out, torch.Tensor), "outputs_problem refuses anything but a tensor"
-    return out[restore]
+    return out[layout.scored_at]
 
 
 def initial_skill(built: Built, images: torch.Tensor, labels: torch.Tensor) -> dict:

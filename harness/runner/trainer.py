@@ -113,14 +113,15 @@ class Trainer:
         )
         needs_score = recipe.schedule is not None and recipe.schedule.monitor in MONITORED_TEST
 
-        def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int]:
+        def scorer(epoch: int, outputs: torch.Tensor) -> tuple[float, int, int]:
             self.send("outputs", epoch=epoch, outputs=outputs.detach().cpu())
             if not needs_score:
-                return float("nan"), 0  # the judge scores; this run never looks at the result
+                return float("nan"), 0, 1  # the judge scores; this run never looks at the result
             reply = self.receive()
             if reply["kind"] != "score":
                 raise channel.ChannelError(f"expected the judge's score, got {reply['kind']!r}")
-            return float(reply["loss_sum"]), int(reply["correct"])
+            # The sums are over the judge's test set: some of the images sent were repeats.
+            return float(reply["loss_sum"]), int(reply["correct"]), int(reply["images"])
 
         checkpoint = (lambda state: self.send("checkpoint", state=state)) if order.get("checkpoints") else None
         try:
