@@ -1382,3 +1382,57 @@ def test_a_cell_that_does_not_parse_is_said_of_its_own_notebook_only(tmp_path):
         "copy.ipynb: no trained model found (not translated: cell 4: does not parse as Python even without its "
         "IPython magics: skipped)"
     ]
+
+
+FIT_SCRIPT = """
+from pkg.nets import Small
+
+
+def fit(epochs=2, batch_size=16):
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    data = datasets.MNIST("data", train=True, download=True, transform=tf)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
+    model = Small()
+    optimizer = optim.Adam(model.parameters(), lr=0.002)
+    for epoch in range(epochs):
+        for images, labels in loader:
+            optimizer.zero_grad()
+            F.nll_loss(model(images), labels).backward()
+            optimizer.step()
+    return model
+"""
+
+
+@pytest.mark.parametrize(
+    "calls, epochs, batch, says",
+    [
+        # a test calls the entry point with its own settings: the file sorts after pkg/, once its call was taken
+        (
+            {"pkg/fit.py": 'if __name__ == "__main__":\n    fit(epochs=12)\n', "tests/test_fit.py": "fit(1, 256)\n"},
+            12,
+            16,
+            "tests/test_fit.py, line 3: `batch_size` of fit() is 256 in the test files' calls, which are not the "
+            "author's run; 16, of pkg/fit.py, line 24, is taken",
+        ),
+        # a later call that leaves batch_size out runs with the default: once only the call passing it counted
+        (
+            {"pkg/fit.py": "fit(epochs=3, batch_size=64)\nfit(epochs=12)\n"},
+            12,
+            16,
+            "pkg/fit.py, line 24: `batch_size` of fit() differs between its 2 call sites (16, 64); the last call "
+            "site's is taken",
+        ),
+    ],
+)
+def test_the_author_s_call_of_the_entry_point_gives_its_arguments(calls, epochs, batch, says, tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pkg" / "nets.py").write_text(GEN.IMPORTS + SMALL)
+    (tmp_path / "pkg" / "fit.py").write_text(GEN.IMPORTS + FIT_SCRIPT + calls["pkg/fit.py"])
+    for rel, text in calls.items():
+        if rel.startswith("tests/"):
+            (tmp_path / rel).write_text("from pkg.fit import fit\n\n" + text)
+    (got,) = import_source(tmp_path)
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert (recipe["epochs"], recipe["batch_size"]) == (epochs, batch), got.notes
+    assert f"interpreted: {says}" in got.notes, got.notes

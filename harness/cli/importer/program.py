@@ -397,7 +397,8 @@ class SourceProgram:
 
     def param(self, func, name: str, ctx: Ctx):
         """A parameter's value: from the function's last call site in the source (an ambiguity,
-        several call sites passing different text, is noted), else its default."""
+        several call sites passing different text, is noted), a site that leaves it out giving its
+        default; calls in test files count only when nothing else calls the function."""
         unit = ctx.unit
         cls = self.class_of(func, unit)
         params = self._params(func)
@@ -408,29 +409,45 @@ class SourceProgram:
             and not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in func.decorator_list)
         ):
             return SelfVal(cls, unit), ctx
-        sites = []
+        default = self._default(func, name)
+        sites: list[tuple[ast.Call, Unit, bool, str | None]] = []  # the text passed; None: the default
         recording, self.recording = self.recording, 0  # looking at every call site decides nothing
         try:
             for call, cunit, is_method in self.call_sites(func, unit):
                 bound = dict(self.bind(func, call, self.ctx_at(call, cunit), is_method))
                 if name in bound:
                     sites.append((call, cunit, is_method, short(bound[name][0])))
+                elif default is not None and not _unpacks(call):
+                    sites.append((call, cunit, is_method, None))
         finally:
             self.recording = recording
-        if sites:
-            call, cunit, is_method, _ = sites[-1]
-            texts = sorted({s[3] for s in sites})
-            if len(texts) > 1:
+        # a test calls the entry point with its own small settings: the author's run is the other calls
+        run = [s for s in sites if not in_tests(s[1])] or sites
+        if run:
+            call, cunit, is_method, taken = run[-1]
+            shown = sorted({short(default) if s[3] is None else s[3] for s in run})
+            if len(shown) > 1:
                 self.note(
                     "interpreted",
                     cunit,
                     call.lineno,
-                    f"`{name}` of {func.name}() differs between its {len(sites)} call sites "
-                    f"({', '.join(texts)}); the last call site's is taken",
+                    f"`{name}` of {func.name}() differs between its {len(run)} call sites "
+                    f"({', '.join(shown)}); the last call site's is taken",
                 )
-            # bound again with notes kept: the branch or option default behind the value taken
-            return dict(self.bind(func, call, self.ctx_at(call, cunit), is_method))[name]
-        default = self._default(func, name)
+            aside = [s for s in sites if s not in run]
+            tests = sorted({short(default) if s[3] is None else s[3] for s in aside})
+            kept = short(default) if taken is None else taken
+            if tests and tests != [kept]:
+                self.note(
+                    "interpreted",
+                    aside[-1][1],
+                    aside[-1][0].lineno,
+                    f"`{name}` of {func.name}() is {', '.join(tests)} in the test files' calls, which are not "
+                    f"the author's run; {kept}, of {cunit.where(call.lineno)}, is taken",
+                )
+            if taken is not None:
+                # bound again with notes kept: the branch or option default behind the value taken
+                return dict(self.bind(func, call, self.ctx_at(call, cunit), is_method))[name]
         if default is not None:
             return default, Ctx(unit, self.func_of(func, unit), func.lineno)
         return None
@@ -1261,3 +1278,20 @@ class SourceProgram:
                     if not inner:
                         out.append((node, unit))
         return out
+
+
+def in_tests(unit: Unit) -> bool:
+    """Whether a file is a test of the source (tests/, test_*.py, *_test.py, conftest.py), not its run."""
+    parts = Path(unit.rel).parts
+    name = parts[-1] if parts else ""
+    return (
+        any(part in ("test", "tests") for part in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
+
+
+def _unpacks(call: ast.Call) -> bool:
+    """Whether a call passes `*args` or `**kwargs`: an argument it seems to leave out may be in them."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
