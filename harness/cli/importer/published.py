@@ -37,27 +37,34 @@ PARAMETER_FREE = (
 # ---------------------------------------------------------------- published numbers
 
 TEST_FULL = re.compile(
-    r"(?:test|val\w*)\b[^\n]*?loss\s*[:=]?\s*([0-9.]+)[^\n]*?accuracy\s*[:=]?\s*(\d+)\s*/\s*(\d+)"
+    r"(?:test|val\w*)\b[^\n]*?loss\s*[:=]?\s*([0-9.]+)[^\n]*?accuracy\s*[:=]?\s*(\d+)(?:\.0+)?\s*/\s*(\d+)(?:\.0+)?"
     r"\s*\(\s*([0-9.]+)\s*%?\s*\)",
     re.I,
 )
-TEST_RATIO = re.compile(
-    r"(?:test|val\w*)\b[^\n]*?accuracy\s*[:=]?\s*(\d+)\s*/\s*(\d+)\s*\(\s*([0-9.]+)\s*%?\s*\)", re.I
-)
+# counts printed as floats too (`9832.0/10000`): the template's `correct` summed as a tensor's .item()
+RATIO = r"accuracy\s*[:=]?\s*(\d+)(?:\.0+)?\s*/\s*(\d+)(?:\.0+)?\s*\(\s*([0-9.]+)\s*%?\s*\)"
+TEST_RATIO = re.compile(r"(?:test|val\w*)\b[^\n]*?" + RATIO, re.I)
 TEST_ACC = re.compile(r"(?:test|val(?:idation)?)[ _-]?acc(?:uracy)?\s*[:=]\s*([0-9.]+)\s*%?", re.I)
 TEST_PAIR = re.compile(r"\b(?:test|val)\s*[:=]\s*([0-9.]+)\s*\(\s*([0-9.]+)\s*%\s*\)", re.I)
 TEST_LOSS = re.compile(r"(?:test|val\w*)[ _-]?(?:set\W+)?(?:average\s+)?loss\s*[:=]\s*([0-9.]+)", re.I)
+# A heading over the lines of a test result (`Test/Validation Results:`, then `Average loss: ...` and
+# `Accuracy: 9868/10000 (98.68%)` on lines of their own, which do not name the test set)
+TEST_HEADING = re.compile(r"\W*(?:test|val\w*)\b[^:]*:", re.I)
+HEADED_RATIO = re.compile(RATIO, re.I)
+HEADED_LOSS = re.compile(r"(?:average\s+)?loss\s*[:=]\s*([0-9.]+)", re.I)
 EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*(\d+)", re.I)
-PARAMS = re.compile(r"Total params:\s*([\d,]+)")
+# A line that sums a run up (`Best Test Accuracy: 99.45%`, `Training completed with validation accuracy`)
+SUMMARY = re.compile(r"\b(?:best|final|finished|completed?|achieved|overall|highest|max(?:imum)?|peak)\b", re.I)
+PARAMS = re.compile(r"Total params\s*:?\s*(\d[\d,]*)")
+NEW_RUN = "the outputs hold more than one run; the last one is taken"
 
 
-def parse_log(text: str) -> tuple[list[dict], list[str]]:
-    """Per-epoch test results in a saved output, in order: {"epoch", "test_acc", ...}, with the epoch
-    as printed (from 1; a log counting from 0 is shifted, and said so) or else by order; and notes."""
-    records: list[dict] = []
-    notes: list[str] = []
+def _results(text: str) -> list[tuple[int | None, dict, bool]]:
+    """Each test result of a log in order: (the epoch printed on its line or on the header line before it,
+    or None; the result; whether it is a summary line with no epoch of its own)."""
+    found: list[tuple[int | None, dict, bool]] = []
     current: int | None = None
-    used: set[int] = set()
+    headed, headed_loss = False, None  # inside a `Test Results:` block, and the loss it printed
     for raw in re.split(r"[\r\n]+", text):
         line = raw.strip()
         if not line:
@@ -80,20 +87,53 @@ def parse_log(text: str) -> tuple[list[dict], list[str]]:
             lm = TEST_LOSS.search(line)
             if lm:
                 rec["test_loss"] = float(lm.group(1))
+        elif headed and (m := HEADED_RATIO.match(line)):
+            rec = {"test_correct": int(m.group(1)), "test_total": int(m.group(2)), "test_acc": float(m.group(3))}
+            if headed_loss is not None:
+                rec = {"test_loss": headed_loss, **rec}
+        elif headed and (lm := HEADED_LOSS.match(line)):
+            headed_loss = float(lm.group(1))
+            continue
         em = EPOCH.search(line)
         if rec is None:
             if em:
                 current = int(em.group(1))
+            heading = TEST_HEADING.fullmatch(line) is not None
+            # a rule of `=====` inside the block keeps it open; any other line closes it
+            if heading or any(ch.isalnum() for ch in line):
+                headed, headed_loss = heading, None
             continue
         epoch = int(em.group(1)) if em and em.start() < (m.start() if m else len(line)) else current
+        found.append((epoch, rec, epoch is None and SUMMARY.search(line) is not None))
+        current, headed, headed_loss = None, False, None
+    return found
+
+
+def parse_log(text: str) -> tuple[list[dict], list[str]]:
+    """Per-epoch test results in a saved output, in order: {"epoch", "test_acc", ...}, with the epoch
+    as printed (from 1; a log counting from 0 is shifted, and said so) or else by order; and notes."""
+    found = _results(text)
+    if not all(summary for _, _, summary in found):
+        # a run's best or final accuracy repeats one of its epochs: counted, it would be one more epoch
+        found = [f for f in found if not f[2]]
+    records: list[dict] = []
+    notes: list[str] = []
+    used: set[int] = set()
+    last_printed: int | None = None
+    for printed, rec, _ in found:
+        # a log counting from 0 or 1 again is a new run (a cell run twice, a README with a CPU and a
+        # GPU run); a repeated epoch that is no restart (a validation and a test line) is numbered on
+        before = last_printed if last_printed is not None else records[-1]["epoch"] if records else None
+        if printed in (0, 1) and before is not None and printed < before:
+            notes.append(NEW_RUN)
+            records, used = [], set()
+        epoch = printed
         if epoch is None or epoch in used:
             epoch = (max(used) + 1) if used else (1 if epoch is None else epoch)
-        if records and epoch <= records[-1]["epoch"] and epoch in (0, 1):  # a new run: keep the last one
-            notes.append("the outputs hold more than one run; the last one is taken")
-            records, used = [], set()
         used.add(epoch)
         records.append({"epoch": epoch, **rec})
-        current = None
+        last_printed = printed if printed is not None else last_printed
+    notes = list(dict.fromkeys(notes))
     if records and records[0]["epoch"] == 0:
         notes.append("the log counts epochs from 0; they are numbered from 1 here")
         for r in records:

@@ -1,0 +1,82 @@
+"""The author's published numbers: test logs read from saved outputs. Every log here is written by
+hand for the test."""
+
+from __future__ import annotations
+
+from harness.cli.importer import parse_log
+from harness.cli.importer.published import PARAMS
+
+NEW_RUN = "the outputs hold more than one run; the last one is taken"
+
+
+def _log(accs: list[float], first: int = 1) -> str:
+    return "\n".join(
+        f"Epoch {first + i}\nTest set: Average loss: 0.0300, Accuracy: {round(a * 100)}/10000 ({a:.2f}%)"
+        for i, a in enumerate(accs)
+    )
+
+
+# ---------------------------------------------------------------- summary lines
+
+
+def test_a_summary_after_the_epochs_is_no_further_epoch():
+    for summary in ("Training completed with validation accuracy: 98.90%", "Best Test Accuracy: 98.90%"):
+        records, _ = parse_log(_log([98.1, 98.9, 98.5]) + "\n" + summary)
+        assert [(r["epoch"], r["test_acc"]) for r in records] == [(1, 98.1), (2, 98.9), (3, 98.5)]
+
+
+def test_a_summary_before_the_log_is_no_run_of_its_own():
+    # a README's results list above the log it sums up
+    records, notes = parse_log("Overall Test Accuracy: 98.90%\n" + _log([98.1, 98.9], first=0))
+    assert [r["test_acc"] for r in records] == [98.1, 98.9]
+    assert NEW_RUN not in notes
+
+
+def test_a_summary_alone_is_still_what_was_published():
+    assert [r["test_acc"] for r in parse_log("Final test accuracy: 99.12%")[0]] == [99.12]
+
+
+# ---------------------------------------------------------------- two runs
+
+
+def test_two_runs_counted_alike_give_the_last():
+    for first in (0, 1):
+        text = _log([97.0, 98.0, 98.5], first=first) + "\n" + _log([97.5, 98.6, 99.1], first=first)
+        records, notes = parse_log(text)
+        assert [(r["epoch"], r["test_acc"]) for r in records] == [(1, 97.5), (2, 98.6), (3, 99.1)]
+        assert notes.count(NEW_RUN) == 1
+
+
+def test_an_epoch_printed_twice_is_no_new_run():
+    # a validation and a test line under one header: numbered on, as before
+    text = "Epoch 1\nVal Accuracy: 98.0%\nEpoch 1\nTest Accuracy: 98.2%\nEpoch 2\nTest Accuracy: 98.4%"
+    records, notes = parse_log(text)
+    assert len(records) == 3 and NEW_RUN not in notes
+
+
+# ---------------------------------------------------------------- formats
+
+
+def test_counts_printed_as_floats_are_read():
+    records, _ = parse_log("Test set: Average loss: 0.0421, Accuracy: 9871.0/10000 (98.71%)")
+    assert records == [{"epoch": 1, "test_loss": 0.0421, "test_correct": 9871, "test_total": 10000, "test_acc": 98.71}]
+
+
+def test_a_result_under_a_test_heading_is_read():
+    block = "=====\nTest/Validation Results:\nAverage loss: {loss}\nAccuracy: {n}/10000 ({n_pct}%)\n=====\n"
+    text = "Epoch  Train Loss  Val Acc\n" + "".join(
+        block.format(loss=loss, n=n, n_pct=n / 100) + f"{i}   0.1   {n / 100}\nBest accuracy so far: {n / 100}%\n"
+        for i, (loss, n) in enumerate([(0.05, 9812), (0.04, 9857)], start=1)
+    )
+    text += "Training Results:\nAccuracy: 59000/60000 (98.33%)\n"  # the training set's: no test result
+    records, _ = parse_log(text)
+    assert records == [
+        {"epoch": 1, "test_loss": 0.05, "test_correct": 9812, "test_total": 10000, "test_acc": 98.12},
+        {"epoch": 2, "test_loss": 0.04, "test_correct": 9857, "test_total": 10000, "test_acc": 98.57},
+    ]
+
+
+def test_a_parameter_count_without_its_colon_is_read():
+    # torchsummary prints `Total params: 15,334`; a table pasted into a README drops the colon
+    for line in ("Total params: 15,334", "Total params                 15,334"):
+        assert [m.group(1) for m in PARAMS.finditer(line)] == ["15,334"]
