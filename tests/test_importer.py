@@ -1436,3 +1436,49 @@ def test_the_author_s_call_of_the_entry_point_gives_its_arguments(calls, epochs,
     recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
     assert (recipe["epochs"], recipe["batch_size"]) == (epochs, batch), got.notes
     assert f"interpreted: {says}" in got.notes, got.notes
+
+
+ONE_PASS = """
+from pkg.nets import Small
+
+
+def run():
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    data = datasets.MNIST("data", train=True, download=True, transform=tf)
+    loader = torch.utils.data.DataLoader(data, batch_size=64, shuffle=True)
+    model = Small()
+    optimizer = optim.Adam(model.parameters(), lr=0.002)
+    model.train()
+    for images, labels in loader:
+        optimizer.zero_grad()
+        F.nll_loss(model(images), labels).backward()
+        optimizer.step()
+    return model
+"""
+
+
+@pytest.mark.parametrize(
+    "runs, epochs, says",
+    [
+        # one call, from the script's own __main__ block and from another script: one pass (once 15, "no epoch count")
+        (
+            'if __name__ == "__main__":\n    run()\n',
+            1,
+            "interpreted: pkg/train.py, line 18: the batch loop runs once, in no epoch loop: one pass over the "
+            "training set, epochs=1",
+        ),
+        # called twice in a row: how many passes the author meant is not guessed
+        ("run()\nrun()\n", 15, "not translated: no epoch count is found: 15, the rule's limit, is used"),
+    ],
+)
+def test_a_single_pass_over_the_loader_is_one_epoch(runs, epochs, says, tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pkg" / "nets.py").write_text(GEN.IMPORTS + SMALL)
+    (tmp_path / "pkg" / "train.py").write_text(GEN.IMPORTS + ONE_PASS + runs)
+    (tmp_path / "main.py").write_text("from pkg.train import run\n\nrun()\n")
+    (tmp_path / "tests" / "test_run.py").write_text("from pkg.train import run\n\n\ndef test_run():\n    run()\n")
+    (got,) = import_source(tmp_path)
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["epochs"] == epochs, got.notes
+    assert says in got.notes, got.notes

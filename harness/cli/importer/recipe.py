@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from harness.cli.importer.program import EXTERNAL, PASS_THROUGH_METHODS, SourceProgram
+from harness.cli.importer.program import EXTERNAL, PASS_THROUGH_METHODS, SourceProgram, in_tests
 from harness.cli.importer.sources import Unit
 from harness.cli.importer.values import (
     MARKERS,
@@ -850,6 +850,18 @@ class Analysis:
         if count is None:
             count, origin = self._trainer_epochs(notes)
             origins += [origin] if origin is not None else []
+        if count is None and loop is None:
+            origin = self._one_pass()
+            if origin is not None:
+                count = 1
+                origins.append(origin)
+                notes.append(
+                    (
+                        "interpreted",
+                        origin[0].where(origin[1]),
+                        "the batch loop runs once, in no epoch loop: one pass over the training set, epochs=1",
+                    )
+                )
         planned = self.schedule_epochs
         if count is None and planned is not None and isinstance(planned[0], int):
             count, origin = planned[0], planned[1]
@@ -873,6 +885,34 @@ class Analysis:
                 )
             )
         fields["epochs"] = RecipeField(count, origins)
+
+    def _one_pass(self) -> tuple | None:
+        """(unit, line) of the one batch loop the source runs, once and in no epoch loop (a script's
+        `for data, target in train_loader:` in a train() called once); None when there is no such loop,
+        or more than one, or one place calls its function twice."""
+        p = self.p
+        if p.epoch_loops():
+            return None
+        found = []
+        for unit in p.units:
+            if in_tests(unit):
+                continue
+            for node in ast.walk(unit.tree):
+                if not (isinstance(node, (ast.For, ast.AsyncFor)) and p.batch_loop(node) and p.live(node, unit)):
+                    continue
+                func = p.func_of(node, unit)
+                if isinstance(func, ast.Lambda):
+                    return None
+                # a call inside a loop would make that loop an epoch loop, so each call is one pass; calls from
+                # two scripts (main.py and train.py's own `__main__` block) are two ways to run it, but two in
+                # one place run it twice
+                calls = [] if func is None else [s for s in p.call_sites(func, unit) if not in_tests(s[1])]
+                places = [(id(u), id(p.func_of(c, u))) for c, u, _ in calls]
+                if len(set(places)) < len(places):
+                    return None
+                if func is None or calls:
+                    found.append((unit, node.lineno))
+        return found[0] if len(found) == 1 else None
 
     def _trainer_epochs(self, notes: list) -> tuple:
         """(count, origin) from a Lightning `Trainer(max_epochs=N)`, which runs the training loop the
