@@ -1,12 +1,52 @@
-"""The author's published numbers: test logs read from saved outputs. Every log here is written by
-hand for the test."""
+"""The author's published numbers: test logs read from saved outputs and from the text files a
+repository keeps. Every log here is written by hand for the test."""
 
 from __future__ import annotations
 
-from harness.cli.importer import parse_log
+from pathlib import Path
+
+from harness.cli.importer import import_source, parse_log
 from harness.cli.importer.published import PARAMS
 
 NEW_RUN = "the outputs hold more than one run; the last one is taken"
+
+# A course script trained from the command line: it prints into no notebook, so its run is kept (if at
+# all) as text beside it.
+SCRIPT = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.optim import SGD
+from torchvision import datasets, transforms
+
+EPOCHS = {epochs}
+
+
+class SmallNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(F.relu(self.c1(x)).mean((2, 3))), dim=1)
+
+
+def main():
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    loader = torch.utils.data.DataLoader(datasets.MNIST(".", train=True, transform=tf), batch_size=64)
+    model = SmallNet()
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for epoch in range(EPOCHS):
+        for data, target in loader:
+            optimizer.zero_grad()
+            F.nll_loss(model(data), target).backward()
+            optimizer.step()
+
+
+if __name__ == "__main__":
+    main()
+"""
 
 
 def _log(accs: list[float], first: int = 1) -> str:
@@ -14,6 +54,19 @@ def _log(accs: list[float], first: int = 1) -> str:
         f"Epoch {first + i}\nTest set: Average loss: 0.0300, Accuracy: {round(a * 100)}/10000 ({a:.2f}%)"
         for i, a in enumerate(accs)
     )
+
+
+def _repo(tmp_path: Path, files: dict[str, str], epochs: int = 3) -> Path:
+    for rel, text in {"src/train.py": SCRIPT.format(epochs=epochs), **files}.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def _imported(root: Path):
+    [got] = import_source(root)
+    return got
 
 
 # ---------------------------------------------------------------- summary lines
@@ -80,3 +133,40 @@ def test_a_parameter_count_without_its_colon_is_read():
     # torchsummary prints `Total params: 15,334`; a table pasted into a README drops the colon
     for line in ("Total params: 15,334", "Total params                 15,334"):
         assert [m.group(1) for m in PARAMS.finditer(line)] == ["15,334"]
+
+
+# ---------------------------------------------------------------- logs kept in a repository
+
+
+def test_a_script_run_is_read_from_the_readme(tmp_path):
+    readme = "# SmallNet\n\n| Total params      12,345 |\n\n## Logs\n" + _log([97.0, 98.0, 98.6])
+    got = _imported(_repo(tmp_path, {"README.md": readme}))
+    assert got.published["params"] == 12_345
+    assert [e["test_acc"] for e in got.published["epochs"]] == [97.0, 98.0, 98.6]
+    assert got.published["source"] == "README.md: kept in the repository (test log and Total params)"
+    assert any("may come from an older version of the code" in n for n in got.notes)
+    assert "test accuracy 97.00, 98.00, 98.60 in epochs 1-3 of 3 (README.md" in got.code
+
+
+def test_the_log_nearest_the_training_script_is_taken_and_named(tmp_path):
+    files = {"README.md": _log([90.0, 91.0, 92.0]), "src/logs/run.txt": _log([97.0, 98.0, 98.6])}
+    got = _imported(_repo(tmp_path, files))
+    assert [e["test_acc"] for e in got.published["epochs"]] == [97.0, 98.0, 98.6]
+    assert got.published["source"].startswith("src/logs/run.txt: ")
+    assert any("src/logs/run.txt, README.md each hold a test log; src/logs/run.txt's is taken" in n for n in got.notes)
+
+
+def test_no_text_log_leaves_nothing_published(tmp_path):
+    got = _imported(_repo(tmp_path, {"README.md": "# SmallNet\nTrain it with `python src/train.py`.\n"}))
+    assert got.published == {"params": None, "epochs": [], "source": ""}
+    assert "Published: nothing found" in got.code
+
+
+# ---------------------------------------------------------------- an interrupted run
+
+
+def test_a_run_stopped_early_is_said(tmp_path):
+    got = _imported(_repo(tmp_path, {"README.md": _log([97.0, 98.0])}, epochs=15))
+    assert any(n.endswith("the saved run stopped after 2 of the 15 epochs the source asks for") for n in got.notes)
+    whole = _imported(_repo(tmp_path / "whole", {"README.md": _log([97.0, 98.0])}, epochs=2))
+    assert not any("stopped after" in n for n in whole.notes)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from harness.cli.importer.program import SourceProgram
-from harness.cli.importer.sources import Unit
-from harness.cli.importer.values import name_of
+from harness.cli.importer.sources import Unit, log_files
+from harness.cli.importer.values import Unknown, name_of
 
 # torch.nn layers without weights: one built and never used changes no parameter count
 PARAMETER_FREE = (
@@ -157,13 +158,28 @@ def _exact_accuracy(rec: dict) -> None:
 
 
 def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
-    """The author's numbers from the entry notebook's saved outputs: the parameter count torchsummary
-    printed and the per-epoch test results of the training cell."""
+    """The author's numbers: the parameter count torchsummary printed and the per-epoch test results,
+    from the entry notebook's saved outputs, else from a log the repository keeps (README.md,
+    logs/*.txt); with a note when the run stopped before the epochs the source asks for."""
     entry = next((u for u in program.units if u.is_entry and u.notebook), None)
-    empty: dict = {"params": None, "epochs": [], "source": ""}
-    if entry is None or entry.cells is None:  # a notebook's unit has its cells
-        return empty, []
-    cells = entry.cells
+    pub: dict = {"params": None, "epochs": [], "source": ""}
+    notes: list[str] = []
+    if entry is not None and entry.cells is not None:  # a notebook's unit has its cells
+        pub, notes = _from_outputs(program, entry, model, loop)
+    if pub["params"] is None and not pub["epochs"]:
+        trainer = loop[1] if loop is not None else entry or next((u for u in program.units if u.is_entry), None)
+        home = trainer.path.parent if trainer is not None else program.root
+        pub, notes = _from_repository(program.root, home)
+    asked = _asked_epochs(program, loop)
+    ran = pub["epochs"][-1]["epoch"] if pub["epochs"] else None
+    if asked is not None and ran is not None and ran < asked:
+        notes.append(f"the saved run stopped after {ran} of the {asked} epochs the source asks for")
+    return pub, notes
+
+
+def _from_outputs(program: SourceProgram, entry: Unit, model, loop) -> tuple[dict, list]:
+    """The numbers in the entry notebook's saved outputs: torchsummary's count and the training cell's log."""
+    cells = entry.cells or []
     train_cells = []
     if loop is not None and loop[1] is entry:
         node = loop[0]
@@ -214,6 +230,60 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
         parts.append(f"cell{'s' if len(log_cells) > 1 else ''} {', '.join(str(c[0]) for c in log_cells)} (test log)")
     source = f"{entry.rel}: saved outputs of {' and '.join(parts)}" if parts else ""
     return {"params": params, "epochs": records, "source": source}, notes
+
+
+def _from_repository(root: Path, home: Path) -> tuple[dict, list]:
+    """The numbers in the text files a repository keeps (a run trained by a script prints into no
+    notebook; its author pastes the printout into README.md or keeps logs/*.txt): the log and the
+    count each from the file nearest the training script's folder `home` that holds one."""
+    logs: list[tuple[str, list[dict], list[str]]] = []
+    counts: list[tuple[str, int]] = []
+    for path in log_files(root, home):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        rel = str(path.relative_to(root.resolve()))
+        records, more = parse_log(text)
+        if records:
+            logs.append((rel, records, more))
+        counts += [(rel, int(m.group(1).replace(",", ""))) for m in PARAMS.finditer(text)][-1:]
+    if not logs and not counts:
+        return {"params": None, "epochs": [], "source": ""}, []
+    named: dict[str, list[str]] = {}
+    if logs:
+        named.setdefault(logs[0][0], []).append("test log")
+    if counts:
+        named.setdefault(counts[0][0], []).append("Total params")
+    notes = [
+        f"the published numbers are read from {' and '.join(named)}, kept in the repository, as no saved "
+        f"outputs hold them: a log kept in a repository may come from an older version of the code"
+    ]
+    if len(logs) > 1:
+        notes.append(
+            f"{', '.join(r for r, _, _ in logs)} each hold a test log; {logs[0][0]}'s is taken, the nearest to "
+            f"the training script's folder (then by name)"
+        )
+    notes += logs[0][2] if logs else []
+    source = "; ".join(f"{rel}: kept in the repository ({' and '.join(what)})" for rel, what in named.items())
+    return {"params": counts[0][1] if counts else None, "epochs": logs[0][1] if logs else [], "source": source}, notes
+
+
+def _asked_epochs(program: SourceProgram, loop) -> int | None:
+    """The epochs the training loop's range() counts, when its text determines them (uncapped: the
+    recipe's epochs are held to the rule's limit)."""
+    if loop is None or not isinstance(loop[0], (ast.For, ast.AsyncFor)):
+        return None
+    node, unit = loop
+    ctx = program.ctx_at(node, unit)
+    it = node.iter
+    while isinstance(it, ast.Call) and program.kind(it, ctx) in ("tqdm", "enumerate", "iter", "notebook", "auto"):
+        if not it.args:
+            return None
+        it = it.args[0]
+    if not isinstance(it, ast.Call) or program.kind(it, ctx) not in ("range", "trange"):
+        return None
+    try:
+        return len(range(*[program.value(a, ctx) for a in it.args]))
+    except (Unknown, TypeError, ValueError, OverflowError):
+        return None
 
 
 def unused_layers(cls: ast.ClassDef, unit: Unit) -> list[tuple]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 MAX_SOURCE_BYTES = 64 * 1024 * 1024  # a notebook with its plots; anything larger is no course notebook
 MAX_FILES = 2000  # files read from one folder; a repository of a course exercise has a few dozen
+MAX_LOG_BYTES = 4 * 1024 * 1024  # a course run's log is kilobytes; a larger text file is data, not a log
+LOG_SUFFIXES = (".md", ".txt", ".log")
 SKIP_DIRS = {
     ".git",
     ".ipynb_checkpoints",
@@ -210,3 +212,38 @@ def read_module(path: Path, rel: str, notes: list, text: str | None = None) -> U
         notes.append(("not translated", rel, f"does not parse as Python ({_unparsed(text)}): skipped"))
         tree = ast.Module(body=[], type_ignores=[])
     return Unit(path, rel, text, tree)
+
+
+def log_files(root: Path, home: Path) -> list[Path]:
+    """The text files (README.md, logs/*.txt, *.log) a repository may keep a training run's printout in,
+    looked for in `home` (the training script's folder), the folders above it up to `root`, and the
+    folders right below each of those (logs/, a sibling model folder), nearest to `home` first: the
+    folders climbed from `home`, then the folders descended, then the path."""
+    root, home = root.resolve(), home.resolve()
+    if home != root and root not in home.parents:
+        home = root
+    ups = [home, *[p for p in home.parents if p == root or root in p.parents]]
+    folders = list(dict.fromkeys(ups + [d for up in ups for d in sorted(up.iterdir()) if _readable_dir(d)]))
+    found = []
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in LOG_SUFFIXES and path.is_file() and not path.is_symlink():
+                if path.stat().st_size <= MAX_LOG_BYTES:
+                    found.append(path)
+            if len(found) >= MAX_FILES:
+                break
+    return sorted(found, key=lambda p: (_steps(home, p.parent), str(p)))
+
+
+def _readable_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and path.name not in SKIP_DIRS and not path.name.startswith(".")
+
+
+def _steps(a: Path, b: Path) -> tuple[int, int]:
+    """The folders walked from `a` to `b`: up to their common folder, and down again."""
+    common = 0
+    for x, y in zip(a.parts, b.parts):
+        if x != y:
+            break
+        common += 1
+    return len(a.parts) - common, len(b.parts) - common
