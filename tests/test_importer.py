@@ -1482,3 +1482,42 @@ def test_a_single_pass_over_the_loader_is_one_epoch(runs, epochs, says, tmp_path
     recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
     assert recipe["epochs"] == epochs, got.notes
     assert says in got.notes, got.notes
+
+
+@pytest.mark.parametrize(
+    "optimizer, cycle, want",
+    [
+        (
+            "optim.SGD(model.parameters(), lr=0.001, momentum=0.9)",
+            "max_lr=0.1, div_factor=10",
+            dict(name="SGD", lr=0.01, momentum=0.95),
+        ),
+        ("optim.Adam(model.parameters(), lr=0.001)", "max_lr=0.1", dict(name="Adam", lr=0.004, betas=(0.95, 0.999))),
+    ],
+)
+def test_a_one_cycle_sized_in_batches_but_stepped_per_epoch_is_its_starting_rate(optimizer, cycle, want, tmp_path):
+    # OneCycleLR over epochs x len(train_loader) steps, stepped once after each train(): the author's rate never
+    # left max_lr/div_factor. It was once written as the whole cycle stepped per epoch (interval="epoch").
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL),
+        GEN.code(
+            "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+            "train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=True, transform=tf), batch_size=64)\n"
+            "test_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=False, transform=tf), batch_size=5)\n"
+        ),
+        GEN.code(
+            f"model = Small()\noptimizer = {optimizer}\n"
+            f"scheduler = optim.lr_scheduler.OneCycleLR(optimizer, {cycle}, epochs=12, "
+            "steps_per_epoch=len(train_loader))\n"
+            "for epoch in range(12):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+            "    scheduler.step()\n    test(model, 'cpu', test_loader)\n"
+        ),
+    )
+    (tmp_path / "cycle.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "cycle.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    opt = dict(recipe["optimizer"])
+    assert opt.pop("lr") == pytest.approx(want.pop("lr")) and opt == want, got.notes
+    assert recipe["schedule"] is None
+    said = [n for n in got.notes if "OneCycleLR" in n]
+    assert len(said) == 1 and "steps it once per epoch" in said[0] and "a constant rate" in said[0], got.notes

@@ -489,6 +489,10 @@ class Analysis:
         if stepping is None:
             return
         step, interval, arg = stepping
+        if interval == "epoch" and self._cycle_stepped_per_epoch(kwargs, name, step, fields, where, notes):
+            fields["optimizer"].origins.append(origins[0])
+            fields["schedule"] = RecipeField(None, origins)  # written as None, with the lines that make it so
+            return
         self._drop_non_data(kwargs, name, where, notes)
         origins = self._drop_run_length(kwargs, origins, call, ctx, name, where, notes)
         sched = {"name": name, **kwargs}
@@ -498,6 +502,53 @@ class Analysis:
             # said when the source steps it in the batch loop, or per epoch against the class's default
             sched["interval"] = interval
         fields["schedule"] = RecipeField(sched, origins)
+
+    def _cycle_stepped_per_epoch(self, kwargs: dict, name: str, step, fields: dict, where: str, notes: list) -> bool:
+        """OneCycleLR or CyclicLR sized in batches (steps_per_epoch=len(train_loader)) but stepped once per
+        epoch: the author's run takes a handful of the cycle's thousands of steps, so its rate never leaves
+        the cycle's start. That rate (and the momentum the cycle starts with) is written as a constant,
+        without the schedule, since the harness would run the whole cycle. True when so."""
+        if name == "OneCycleLR":
+            per, total = kwargs.get("steps_per_epoch"), kwargs.get("total_steps")
+            sized = (per is not None and per != 1) or isinstance(total, Obj)
+            peak, div = kwargs.get("max_lr"), kwargs.get("div_factor", 25.0)
+            peak = peak[0] if isinstance(peak, (list, tuple)) and peak else peak
+            ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (peak, div)) and div > 0
+            start, high, shown = (peak / div if ok else None), kwargs.get("max_momentum", 0.95), "max_lr/div_factor"
+        elif name == "CyclicLR":
+            up = kwargs.get("step_size_up")
+            sized = up is None or isinstance(up, Obj)
+            start, high, shown = kwargs.get("base_lr"), kwargs.get("max_momentum", 0.9), "base_lr"
+            start = start[0] if isinstance(start, (list, tuple)) and start else start
+        else:
+            return False
+        if not sized or not isinstance(start, (int, float)) or isinstance(start, bool) or "optimizer" not in fields:
+            return False
+        o = fields["optimizer"].value
+        said = [f"{shown} = {start:g}"]
+        if o.get("lr") is not None and o["lr"] != start:
+            said.append(f"{o['name']}'s own lr {o['lr']!r} replaced, as {name} sets it when built")
+        o["lr"] = start
+        signature = inspect.signature(OPTIMIZERS[o["name"]]).parameters
+        if kwargs.get("cycle_momentum", True) and isinstance(high, (int, float)):
+            if "momentum" in signature:
+                o["momentum"] = high
+                said.append(f"momentum {high:g}, where the cycle starts it")
+            elif "betas" in signature:
+                betas = o.get("betas", signature["betas"].default)
+                o["betas"] = (high, betas[1])
+                said.append(f"betas[0] {high:g}, where the cycle starts it")
+        notes.append(
+            (
+                "interpreted",
+                where,
+                f"{name} is sized in batches but `{short(step[0], 40)}` "
+                f"({step[1].unit.where(step[0].lineno)}) steps it once per epoch: the author's run takes one "
+                f"of the cycle's many steps per epoch, so its rate stays at the start; a constant rate is "
+                f"written without the schedule ({'; '.join(said)})",
+            )
+        )
+        return True
 
     def _schedulers_of(self, opt_call: ast.Call) -> list:
         """(call, ctx, class name) of each live scheduler built on this optimizer call, in order."""
@@ -2062,6 +2113,7 @@ class Analysis:
             )
             fields["optimizer"] = opt = RecipeField({"name": "SGD", "lr": 0.01, "momentum": 0.9}, [])
         sched = fields.get("schedule")
+        sched = sched if sched is not None and sched.value is not None else None
         o, where = opt.value, opt.origins[0][0].where(opt.origins[0][1]) if opt.origins else ""
         if sched is not None:
             s = sched.value
