@@ -1521,3 +1521,26 @@ def test_a_one_cycle_sized_in_batches_but_stepped_per_epoch_is_its_starting_rate
     assert recipe["schedule"] is None
     said = [n for n in got.notes if "OneCycleLR" in n]
     assert len(said) == 1 and "steps it once per epoch" in said[0] and "a constant rate" in said[0], got.notes
+
+
+def test_a_method_using_builtins_is_kept_and_one_using_a_forbidden_builtin_is_left_out(tmp_path):
+    # `sum(p.numel() for p in self.parameters())` in a method forward never calls was once left out as using
+    # "`sum` from sum, which a candidate may not import"; a builtin vetting refuses (open) still is
+    helper = SMALL.replace(
+        "    def forward(self, x):",
+        "    def weights(self):\n        return sum(p.numel() for p in self.parameters())\n\n"
+        "    def normed(self):\n        return any(isinstance(m, nn.BatchNorm2d) for m in self.modules())\n\n"
+        "    def dump(self, path):\n        open(path, 'w').write(str(self))\n\n"
+        "    def forward(self, x):",
+    )
+    (tmp_path / "model.py").write_text(GEN.IMPORTS + helper)
+    nb = GEN.notebook(GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + "\nfrom model import Small\n"), _training_cell("Small"))
+    (tmp_path / "s.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path)
+    assert "def weights(self):" in got.code and "def normed(self):" in got.code and "def dump" not in got.code
+    said = [n for n in got.notes if "Small." in n]
+    assert said == [
+        "interpreted: model.py, line 20: Small.dump, which the model never calls, uses `open`, which a candidate "
+        "may not use: left out"
+    ], got.notes
+    vet(write([got], tmp_path / "out")[0])

@@ -16,7 +16,7 @@ from harness.cli.importer.recipe import RecipeField
 from harness.cli.importer.sources import Unit
 from harness.cli.importer.values import MARKERS, Ctx, External, Frac, ModuleVal, Obj, Unknown, printable, short
 from harness.engine.fields import literal
-from harness.judge.vetting import ALLOWED_MODULES
+from harness.judge.vetting import ALLOWED_MODULES, FORBIDDEN_NAMES
 
 # Allowed in a candidate file (vetting.ALLOWED_MODULES), as top-level package names.
 CANDIDATE_MODULES = {m.split(".")[0] for m in ALLOWED_MODULES if m != "__future__"}
@@ -139,7 +139,10 @@ class Writer:
             bad = []
             for name in self._free_names(m, u):
                 r = self.p.module_name(u, name, at)
-                if r is None and not hasattr(builtins, name):
+                if _builtin(name, r):
+                    if name in FORBIDDEN_NAMES:
+                        bad.append(f"`{name}`, which a candidate may not use")
+                elif r is None and not hasattr(builtins, name):
                     bad.append(f"`{name}`, which the source does not define")
                 elif r is not None and isinstance(r[0], External) and r[0].path.split(".")[0] not in CANDIDATE_MODULES:
                     bad.append(f"`{name}` from {r[0].path}, which a candidate may not import")
@@ -228,7 +231,7 @@ class Writer:
     def _add_import(self, name: str, target: External, node, u: Unit, at: int | None, imports: list, notes: list):
         """The import line for an outside name the code uses, unless it is a builtin or a package a
         candidate may not import (noted)."""
-        if target.path == name and hasattr(builtins, name):
+        if _builtin(name, (target, None)):
             return
         line_text = self._import_line(name, target.path, self._import_binding(u, name, at))
         top = target.path.split(".")[0]
@@ -400,3 +403,13 @@ class Writer:
             out.append("    ],")
         out.append("), claim=None)")
         return "\n".join(out)
+
+
+def _builtin(name: str, resolved: tuple | None) -> bool:
+    """Whether `name` resolves to Python's builtin of that name (sum, any, isinstance): used, never imported."""
+    return (
+        resolved is not None
+        and isinstance(resolved[0], External)
+        and resolved[0].path == name
+        and hasattr(builtins, name)
+    )
