@@ -1544,3 +1544,29 @@ def test_a_method_using_builtins_is_kept_and_one_using_a_forbidden_builtin_is_le
         "may not use: left out"
     ], got.notes
     vet(write([got], tmp_path / "out")[0])
+
+
+def test_a_second_source_whose_candidate_takes_the_same_name_never_replaces_the_first(tmp_path, capsys):
+    # two clones of the same course folder name (erav3) in different places: the second import once
+    # overwrote the first's file with no message
+    first, second, out = tmp_path / "a" / "erav3", tmp_path / "b" / "erav3", tmp_path / "models"
+    for folder, lr in ((first, 0.05), (second, 0.02)):
+        folder.mkdir(parents=True)
+        _repo(folder, step=_repo_notebook(lr, None))
+    (mine,) = import_to(first, out)
+    kept = (out / "erav3_small.py").read_text()
+    (again,) = import_to(first, out)  # the same source again: its own file, replaced
+    assert again.name == mine.name == "erav3_small"
+    (other,) = import_to(second, out)
+    assert other.name == "erav3_small_2" and (out / "erav3_small.py").read_text() == kept
+    assert (
+        "interpreted: `erav3_small` is already in the output folder, not imported from this source: this one is "
+        "named `erav3_small_2`" in other.notes
+    )
+    assert "-> " + str(out / "erav3_small_2.py") in capsys.readouterr().out
+    assert vet(out / "erav3_small_2.py")[0].recipe["optimizer"]["lr"] == 0.02
+    # a file no import wrote (by hand, or before imports were recorded) is never replaced either
+    (tmp_path / "hand").mkdir()
+    (tmp_path / "hand" / "erav3_small.py").write_text("# written by hand\n")
+    (got,) = import_to(first, tmp_path / "hand")
+    assert got.name == "erav3_small_2" and (tmp_path / "hand" / "erav3_small.py").read_text() == "# written by hand\n"

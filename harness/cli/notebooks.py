@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from harness.cli import importer
+from harness.cli.importer.api import reserved_names
 from harness.engine.data import load
 from harness.judge import catalog, judging, trial
 from harness.judge.rules import Rules
@@ -29,7 +30,9 @@ def import_to(source: Path, out: Path) -> list[importer.Imported]:
         raise ImportFailed(f"{source} does not exist; give a .ipynb, a .py or a folder")
     why: list[str] = []
     skipped: list[str] = []
-    found = importer.import_source(source, why_none=why, skipped=skipped)
+    # a candidate already in `out` from another source keeps its file: this import's takes a free name
+    reserved = reserved_names(out, source)
+    found = importer.import_source(source, why_none=why, skipped=skipped, reserved=reserved)
     if not found:
         # what the importer found in the way (a model class in a file the source does not hold), if anything
         said = "".join(f"; {text}" for text in why)
@@ -38,7 +41,7 @@ def import_to(source: Path, out: Path) -> list[importer.Imported]:
             f"instantiated and trained (model = Net().to(device), an optimizer over "
             f"model.parameters())" + said
         )
-    written = importer.write(found, out, overwrite=True)
+    written = importer.write(found, out, overwrite=True, source=source)
     for imp in found:
         print(f"{imp.name}: from {imp.source} -> {out / (imp.name + '.py')}", flush=True)
         for note in imp.notes:

@@ -107,14 +107,21 @@ def _docstring(name: str, model, source: str, pub: dict, notes: list, entry: str
     return "\n".join(docstring_text(line) for line in lines) + "\n"
 
 
-def import_source(source: Path, why_none: list[str] | None = None, skipped: list[str] | None = None) -> list[Imported]:
+def import_source(
+    source: Path,
+    why_none: list[str] | None = None,
+    skipped: list[str] | None = None,
+    reserved: frozenset[str] = frozenset(),
+) -> list[Imported]:
     """The candidates in a notebook (.ipynb), a script (.py) or a folder: one per model class the
     training builds and trains, with its recipe, published numbers and notes. Nothing is executed.
     A class trained with two recipes (the step notebooks of a course folder, each training the same
     class of model.py its own way) gives two candidates; one reached twice with the same gives one.
     When none is found, the notes that say why (a model class imported from a file the source does
     not hold) are appended to `why_none`; each program of a folder that gave none while others did
-    is said in `skipped`, with its notes, so that no notebook of a folder is passed over silently."""
+    is said in `skipped`, with its notes, so that no notebook of a folder is passed over silently.
+    `reserved`: names the candidates may not take (files of the output folder imported from another
+    source); one that would is given a free name, and said."""
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(source)
@@ -151,7 +158,17 @@ def import_source(source: Path, why_none: list[str] | None = None, skipped: list
                 notes.append(("interpreted", pub["source"].split(":")[0], text))
             writer = Writer(program)
             entry = next((u.rel for u in program.units if u.is_entry and u.notebook), "")
-            name = _candidate_name(prefix, model, class_names, taken, writer.defined(model), entry, frozenset(trained))
+            args = (prefix, model, class_names, taken, writer.defined(model), entry, frozenset(trained))
+            name, plain = _candidate_name(*args, reserved), _candidate_name(*args)
+            if name != plain:
+                notes.append(
+                    (
+                        "interpreted",
+                        "",
+                        f"`{plain}` is already in the output folder, not imported from this source: "
+                        f"this one is named `{name}`",
+                    )
+                )
             where = unit.where(cls.lineno)  # names the file, but for the entry notebook's cells
             origin = f"{unit.rel}, {where}" if unit.notebook and unit.is_entry else where
             code_notes = list(notes)
@@ -224,12 +241,20 @@ def _skipped_line(program: SourceProgram, said: list) -> str:
 
 
 def _candidate_name(
-    prefix: str, model, class_names: list, taken: set, defined: set, entry: str = "", trained: frozenset = frozenset()
+    prefix: str,
+    model,
+    class_names: list,
+    taken: set,
+    defined: set,
+    entry: str = "",
+    trained: frozenset = frozenset(),
+    reserved: frozenset = frozenset(),
 ) -> str:
     """`<prefix>_<class>`; with the class's file between when two models share a class name (Net in
     model_v1.py and model_v2.py), or the notebook's that trains it when this class is in `trained`, already
-    imported (Net of model.py trained by step1.ipynb and by step2.ipynb), and a number after when even that is taken or
-    is a name the copied code defines (the builder would shadow it)."""
+    imported (Net of model.py trained by step1.ipynb and by step2.ipynb), and a number after when even that is taken, is
+    `reserved` (a file of the output folder from another source) or is a name the copied code defines (the builder
+    would shadow it)."""
     cls, unit = model[0], model[1]
     name = identifier(f"{prefix}_{cls.name}")
     stem = Path(unit.rel).stem
@@ -239,7 +264,7 @@ def _candidate_name(
     elif (class_names.count(cls.name) > 1 or name in taken) and identifier(stem) != prefix:
         name = identifier(f"{prefix}_{stem}_{cls.name}")
     base, k = name, 2
-    while name in taken or name in defined:
+    while name in taken or name in reserved or name in defined:
         name, k = f"{base}_{k}", k + 1
     return name
 
@@ -286,9 +311,35 @@ def _dedupe(notes: list) -> list:
     return out
 
 
-def write(imported: list[Imported], out_dir: Path, overwrite: bool = False) -> list[Path]:
+# In an output folder: {candidate name: the source it was imported from}, so that importing another
+# source whose candidates would take the same names (two clones both named s6erav3) never replaces them.
+MANIFEST = ".imported.json"
+
+
+def imported_sources(out_dir: Path) -> dict[str, str]:
+    """The source each candidate of an output folder was imported from, as `write` recorded it."""
+    try:
+        data = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def reserved_names(out_dir: Path, source: Path) -> frozenset[str]:
+    """The candidates of an output folder that another source gave, or that no import recorded (written by
+    hand): names an import of `source` must not take."""
+    out_dir = Path(out_dir)
+    there = {p.stem for p in out_dir.glob("*.py")} if out_dir.is_dir() else set()
+    mine = {n for n, s in imported_sources(out_dir).items() if s == str(Path(source).resolve())}
+    return frozenset(there - mine)
+
+
+def write(imported: list[Imported], out_dir: Path, overwrite: bool = False, source: Path | None = None) -> list[Path]:
     """Writes NAME.py and NAME.published.json per model into out_dir; returns the paths written.
-    Existing files are left alone (FileExistsError names them) unless overwrite=True."""
+    Existing files are left alone (FileExistsError names them) unless overwrite=True. With the
+    `source` they came from, each name is recorded in the folder's MANIFEST."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = []
@@ -304,4 +355,7 @@ def write(imported: list[Imported], out_dir: Path, overwrite: bool = False) -> l
         raise FileExistsError(f"already there (pass overwrite=True to replace): {', '.join(existing)}")
     for path, text in targets:
         path.write_text(text, encoding="utf-8")
+    if source is not None:
+        record = imported_sources(out_dir) | {item.name: str(Path(source).resolve()) for item in imported}
+        (out_dir / MANIFEST).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return [p for p, _ in targets]
