@@ -1570,3 +1570,41 @@ def test_a_second_source_whose_candidate_takes_the_same_name_never_replaces_the_
     (tmp_path / "hand" / "erav3_small.py").write_text("# written by hand\n")
     (got,) = import_to(first, tmp_path / "hand")
     assert got.name == "erav3_small_2" and (tmp_path / "hand" / "erav3_small.py").read_text() == "# written by hand\n"
+
+
+@pytest.mark.parametrize("test_tf", ["tf", "plain"])
+def test_a_test_set_built_with_the_training_augmentation_marks_the_published_log(test_tf, tmp_path):
+    # one `tf` with RandomAffine for both sets: the log the author published scores augmented test images.
+    # It was once taken for test accuracy like any other.
+    log = "".join(
+        f"Test set: Average loss: 0.0500, Accuracy: {9800 + e}/10000 ({(9800 + e) / 100:.2f}%)\n" for e in range(15)
+    )
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL),
+        GEN.code(
+            "affine = transforms.RandomAffine(degrees=8, translate=(0.1, 0.1))\n"
+            "tf = transforms.Compose([affine, transforms.ToTensor()])\n"
+            "plain = transforms.Compose([transforms.ToTensor()])\n"
+            "train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=True, transform=tf), batch_size=64)\n"
+            f"test_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=False, transform={test_tf}))\n"
+        ),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+            "for epoch in range(1, 16):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+            "    test(model, 'cpu', test_loader)\n",
+            log,
+        ),
+    )
+    (tmp_path / "aug.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "aug.ipynb")
+    said = [n for n in got.notes if "augmented test images" in n]
+    if test_tf == "tf":
+        assert got.published["scored_on"] == "test images augmented as for training, not the test set as it is"
+        assert len(said) == 1 and said[0].startswith("interpreted: cell 2, line 5: `test_loader` = "), got.notes
+        assert said[0].endswith(
+            "which the epoch loop scores, applies RandomAffine to the test images: the published log is accuracy "
+            "on augmented test images, not on the test set as it is"
+        )
+        assert "on test images augmented as for training" in _published_window(got.published, 3)
+    else:
+        assert "scored_on" not in got.published and not said

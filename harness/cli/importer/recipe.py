@@ -48,6 +48,16 @@ TRANSFORM_ARGS = {
     "RandomPerspective": ("distortion_scale", "p", "interpolation", "fill"),
     "Normalize": ("mean", "std", "inplace"),
 }
+# torchvision's transforms that draw at random without Random in their name
+RANDOM_OPS = {
+    "ColorJitter",
+    "GaussianBlur",
+    "ElasticTransform",
+    "AutoAugment",
+    "RandAugment",
+    "TrivialAugmentWide",
+    "AugMix",
+}
 TO_TENSOR = {"ToTensor", "PILToTensor", "ToImage", "ToDtype", "ConvertImageDtype"}
 PIL_MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}  # PIL.Image's constants torchvision accepted
 # the files beside a notebook read for a class it imports from a module not there: few, and small
@@ -1183,6 +1193,7 @@ class Analysis:
         self.why(call, ctx.unit, ctx)
         self._part_of_training_set(call, ctx, loop, notes)
         self._scored_on_training_images(call, loop, notes)
+        self._scored_on_augmented_images(call, loop, notes)
         others = {self._batch_text(c, x) for c, x in loaders if c is not call}
         batch, origins = self._batch(call, ctx, notes)
         if others and any(o != str(batch) for o in others):
@@ -1295,6 +1306,41 @@ class Analysis:
                     r[1].unit.where(r[0].lineno),
                     f"`{short(n, 30)}` = `{short(r[0], 50)}`, which the epoch loop scores, reads MNIST's "
                     f"training set: the published log is accuracy on training images, not test accuracy",
+                )
+            )
+            return
+
+    def _scored_on_augmented_images(self, call: ast.Call, loop, notes: list) -> None:
+        """The epoch loop scores a loader whose dataset applies random transforms (a test set built with the
+        training `transform`, RandomAffine and all): the published log is then accuracy on augmented test
+        images, lower than on the test set as it is; said, and marked beside the published numbers."""
+        if loop is None or self.log_on:
+            return
+        p, (node, unit) = self.p, loop
+        trained = self._training_arguments(loop)
+        for n in ast.walk(node):
+            if not isinstance(n, (ast.Name, ast.Attribute)) or id(n) in trained:
+                continue
+            r = p.deref(n, p.ctx_at(n, unit))
+            if r is None or not isinstance(r[0], ast.Call) or r[0] is call or p.kind(r[0], r[1]) != "DataLoader":
+                continue
+            compose = self._loader_transforms(r)
+            read = self._transform_items(compose, []) if compose is not None else None
+            random = [
+                p.kind(e, ec)
+                for e, ec in (read[2] if read is not None else [])
+                if isinstance(e, ast.Call) and (p.kind(e, ec).startswith("Random") or p.kind(e, ec) in RANDOM_OPS)
+            ]
+            if not random:
+                continue
+            self.log_on = "test images augmented as for training, not the test set as it is"
+            notes.append(
+                (
+                    "interpreted",
+                    r[1].unit.where(r[0].lineno),
+                    f"`{short(n, 30)}` = `{short(r[0], 50)}`, which the epoch loop scores, applies "
+                    f"{', '.join(dict.fromkeys(random))} to the test images: the published log is accuracy on "
+                    f"augmented test images, not on the test set as it is",
                 )
             )
             return
