@@ -1608,3 +1608,31 @@ def test_a_test_set_built_with_the_training_augmentation_marks_the_published_log
         assert "on test images augmented as for training" in _published_window(got.published, 3)
     else:
         assert "scored_on" not in got.published and not said
+
+
+@pytest.mark.parametrize(
+    "crop, nothing",
+    [
+        ("transforms.RandomCrop(28)", True),
+        ("transforms.RandomCrop((28, 28), padding=0)", True),
+        ("transforms.Pad(2), transforms.RandomCrop(28)", False),
+    ],
+)
+def test_a_crop_of_the_whole_image_is_said_to_do_nothing(crop, nothing, tmp_path):
+    # RandomCrop(28) of a 28x28 image was "not translated: not an op"; after Pad(2) it is a random shift
+    tf = f"transforms.Compose([{crop}, transforms.RandomRotation(5), transforms.ToTensor()])"
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL),
+        GEN.code(f"train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=True, transform={tf}))\n"),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03)\n"
+            "for epoch in range(1, 16):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+        ),
+    )
+    (tmp_path / "crop.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "crop.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert [op["name"] for op in recipe["augment"]] == ["RandomRotation"]
+    said = [n for n in got.notes if "RandomCrop" in n]
+    assert len(said) == 1 and ("it does nothing, and is left out" in said[0]) == nothing, got.notes
+    assert said[0].startswith("interpreted" if nothing else "not translated"), got.notes

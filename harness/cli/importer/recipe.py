@@ -59,6 +59,17 @@ RANDOM_OPS = {
     "AugMix",
 }
 TO_TENSOR = {"ToTensor", "PILToTensor", "ToImage", "ToDtype", "ConvertImageDtype"}
+# transforms that keep MNIST's 28x28 size, before which a 28x28 crop takes the whole image
+SIZE_KEPT = TO_TENSOR | {
+    "Normalize",
+    "Grayscale",
+    "RandomRotation",
+    "RandomAffine",
+    "ColorJitter",
+    "GaussianBlur",
+    "RandomErasing",
+    "RandomPerspective",
+}
 PIL_MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}  # PIL.Image's constants torchvision accepted
 # the files beside a notebook read for a class it imports from a module not there: few, and small
 MAX_SIBLINGS, MAX_SIBLING_BYTES = 50, 1_000_000
@@ -1447,6 +1458,16 @@ class Analysis:
         stage = "pil"  # torchvision's MNIST gives PIL images until ToTensor
         for i, (e, ec) in enumerate(items):
             stage = "normalized" if norm_at is not None and i > norm_at else stage
+            if self._whole_crop(e, ec, items[:i]):
+                notes.append(
+                    (
+                        "interpreted",
+                        ec.unit.where(e.lineno),
+                        f"`{short(e, 60)}` crops MNIST's 28x28 images to 28x28 with no padding: it does "
+                        f"nothing, and is left out",
+                    )
+                )
+                continue
             op, stage = self._op(e, ec, stage, mean, std, notes)
             if op is not None:
                 ops.append(op)
@@ -1698,6 +1719,23 @@ class Analysis:
             if "train" in label and "test" not in label:
                 found.append((call, ctx))
         return found
+
+    def _whole_crop(self, e, ec: Ctx, before: list) -> bool:
+        """Whether `e` is a RandomCrop of the whole image: 28x28, no padding, where no earlier transform
+        changed MNIST's size (after `Pad(2)` the same crop is a random shift)."""
+        p = self.p
+        if not isinstance(e, ast.Call) or p.kind(e, ec) != "RandomCrop":
+            return False
+        if any(not isinstance(b, ast.Call) or p.kind(b, bc) not in SIZE_KEPT for b, bc in before):
+            return False
+        size, padding = argument(e, 0, "size"), argument(e, 1, "padding")
+        try:
+            size = p.read(size, ec) if size is not None else None
+            padding = p.read(padding, ec) if padding is not None else None
+        except Unknown:
+            return False
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,)
+        return sizes in ((28,), (28, 28)) and padding in (None, 0, (0, 0), (0, 0, 0, 0), [0, 0], [0, 0, 0, 0])
 
     def _targs(self, call: ast.Call, ctx: Ctx, name: str) -> dict:
         names = TRANSFORM_ARGS.get(name, ())
