@@ -3,6 +3,7 @@ repository keeps. Every log here is written by hand for the test."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from harness.cli.importer import import_source, parse_log
@@ -170,3 +171,104 @@ def test_a_run_stopped_early_is_said(tmp_path):
     assert any(n.endswith("the saved run stopped after 2 of the 15 epochs the source asks for") for n in got.notes)
     whole = _imported(_repo(tmp_path / "whole", {"README.md": _log([97.0, 98.0])}, epochs=2))
     assert not any("stopped after" in n for n in whole.notes)
+
+
+# ---------------------------------------------------------------- a summary of another class
+
+NET_CELL = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.optim import SGD
+from torchvision import datasets, transforms
+from torchsummary import summary
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(F.relu(self.c1(x)).mean((2, 3))), dim=1)
+
+
+class Net2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3, bias=False)
+        self.fc = nn.Linear(8, 10, bias=False)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(F.relu(self.c1(x)).mean((2, 3))), dim=1)
+"""
+
+TRAIN_CELL = """
+tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+loader = torch.utils.data.DataLoader(datasets.MNIST(".", train=True, transform=tf), batch_size=64)
+model = Net()
+optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+for epoch in range(1, 3):
+    for data, target in loader:
+        optimizer.zero_grad()
+        F.nll_loss(model(data), target).backward()
+        optimizer.step()
+"""
+
+
+def _cell(source: str, output: str = "") -> dict:
+    outputs = [{"output_type": "stream", "name": "stdout", "text": output.splitlines(keepends=True)}]
+    return {"cell_type": "code", "metadata": {}, "outputs": outputs if output else [], "source": source}
+
+
+def _summary_notebook(tmp_path: Path, *summaries: tuple[str, str]) -> Path:
+    """A notebook defining Net and Net2 and training Net, with a cell (source, printed output) for each
+    summary between them."""
+    cells = [_cell(NET_CELL), *(_cell(src, out) for src, out in summaries), _cell(TRAIN_CELL, _log([97.0, 98.0]))]
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    path = tmp_path / "s.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def _table(total: int) -> str:
+    return f"================================================================\nTotal params: {total:,}\n"
+
+
+def test_a_summary_of_a_class_never_trained_is_not_the_published_count(tmp_path):
+    # Net's summary, then a variant's printed after it: the variant's count was taken as Net's
+    net = ("model = Net()\nsummary(model, input_size=(1, 28, 28))", _table(170))
+    for variant in (
+        "model = Net2().to('cpu')\nsummary(model, input_size=(1, 28, 28))",
+        "summary(Net2().to('cpu'), input_size=(1, 28, 28))",
+        "m2 = Net2()\nm2.summary()",
+    ):
+        got = _imported(_summary_notebook(tmp_path, net, (variant, _table(160))))
+        assert got.published["params"] == 170, variant
+        assert got.published["source"].startswith("s.ipynb: saved outputs of cell 2 (torchsummary)")
+        assert any(
+            "cell 3 prints a summary of Net2, not of Net (the class trained): its count (160) is not taken as "
+            "published; cell 2's (170) is" in n
+            for n in got.notes
+        ), variant
+
+
+def test_only_a_summary_of_another_class_leaves_no_published_count(tmp_path):
+    got = _imported(_summary_notebook(tmp_path, ("summary(Net2(), input_size=(1, 28, 28))", _table(160))))
+    assert got.published["params"] is None
+    assert [e["test_acc"] for e in got.published["epochs"]] == [97.0, 98.0]
+    assert any(n.endswith("its count (160) is not taken as published") for n in got.notes)
+
+
+def test_two_summaries_in_one_cell_are_paired_with_their_counts(tmp_path):
+    src = "summary(Net(), input_size=(1, 28, 28))\nsummary(Net2(), input_size=(1, 28, 28))"
+    got = _imported(_summary_notebook(tmp_path, (src, _table(170) + _table(160))))
+    assert got.published["params"] == 170
+
+
+def test_a_summary_whose_model_cannot_be_read_is_kept(tmp_path):
+    # `net` is bound by no line of the source: its summary may be of the trained class, as before
+    got = _imported(_summary_notebook(tmp_path, ("summary(net, input_size=(1, 28, 28))", _table(150))))
+    assert got.published["params"] == 150
+    assert not any("not taken as published" in n for n in got.notes)

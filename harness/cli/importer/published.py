@@ -217,10 +217,19 @@ def _from_outputs(program: SourceProgram, entry: Unit, model, loop) -> tuple[dic
         notes += more
     params, params_cell = None, None
     last_train = max((c[0] for c in train_cells), default=None)
+    printed: tuple | None = None  # the count taken if every summary counted: (cell, count, other class or None)
     for c in cells:
-        for m in PARAMS.finditer(c[3]):
-            if last_train is None or c[0] <= last_train or params is None:
-                params, params_cell = int(m.group(1).replace(",", "")), c[0]
+        for count, other in _counts(program, entry, c, model[0].name if model is not None else None):
+            if last_train is None or c[0] <= last_train or printed is None:
+                printed = (c[0], count, other)
+            if other is None and (last_train is None or c[0] <= last_train or params is None):
+                params, params_cell = count, c[0]
+    if printed is not None and printed[2] is not None and model is not None:
+        notes.append(
+            f"cell {printed[0]} prints a summary of {printed[2]}, not of {model[0].name} (the class trained): "
+            f"its count ({printed[1]:,}) is not taken as published"
+            + (f"; cell {params_cell}'s ({params:,}) is" if params is not None else "")
+        )
     if model is not None and params is not None:
         notes += _stale_summaries(entry, model[0].name, params, params_cell)
     parts = []
@@ -230,6 +239,39 @@ def _from_outputs(program: SourceProgram, entry: Unit, model, loop) -> tuple[dic
         parts.append(f"cell{'s' if len(log_cells) > 1 else ''} {', '.join(str(c[0]) for c in log_cells)} (test log)")
     source = f"{entry.rel}: saved outputs of {' and '.join(parts)}" if parts else ""
     return {"params": params, "epochs": records, "source": source}, notes
+
+
+def _summarised(program: SourceProgram, entry: Unit, cell) -> list[str | None]:
+    """The class each summary call of a cell's code prints, in order (`summary(model, ...)`,
+    `summary(Net().to(device), ...)`, torchinfo's, `model.summary()`): the name of the class of the
+    source its argument evaluates to, or None where that cannot be read."""
+    found: list[tuple[int, int, str | None]] = []
+    for call in entry.calls:
+        if not cell[1] <= call.lineno <= cell[2] or name_of(call.func).rpartition(".")[2] != "summary":
+            continue
+        arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "model"), None)
+        if arg is None and isinstance(call.func, ast.Attribute):
+            arg = call.func.value  # model.summary()
+        if arg is None:
+            continue
+        classes = {m[0].name for m in program.models_of(arg, program.ctx_at(call, entry))}
+        found.append((call.lineno, call.col_offset, classes.pop() if len(classes) == 1 else None))
+    return [name for _, _, name in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def _counts(program: SourceProgram, entry: Unit, cell, cls: str | None) -> list[tuple[int, str | None]]:
+    """The parameter counts a cell prints, each with the other class of the source it is a summary of,
+    or None where it may be of `cls`, the class trained: a summary of a variant built beside it and
+    never trained is not this model's. The counts are paired with the cell's summary calls in order
+    when there are as many; else they are of another class only when every summary call is."""
+    counts = [int(m.group(1).replace(",", "")) for m in PARAMS.finditer(cell[3])]
+    classes = _summarised(program, entry, cell) if counts and cls is not None else []
+    if len(classes) == len(counts):
+        return [(n, c if c != cls else None) for c, n in zip(classes, counts)]
+    if classes and all(c is not None and c != cls for c in classes):
+        other = " or ".join(dict.fromkeys(c for c in classes if c))
+        return [(n, other) for n in counts]
+    return [(n, None) for n in counts]
 
 
 def _from_repository(root: Path, home: Path) -> tuple[dict, list]:
