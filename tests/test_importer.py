@@ -1636,3 +1636,78 @@ def test_a_crop_of_the_whole_image_is_said_to_do_nothing(crop, nothing, tmp_path
     said = [n for n in got.notes if "RandomCrop" in n]
     assert len(said) == 1 and ("it does nothing, and is left out" in said[0]) == nothing, got.notes
     assert said[0].startswith("interpreted" if nothing else "not translated"), got.notes
+
+
+SOURCE_DATASETS = """
+class Shifted(datasets.MNIST):
+    def __getitem__(self, index):
+        image, label = super().__getitem__(index)
+        return torch.roll(image, shifts=int(torch.randint(-2, 3, ())), dims=-1), label
+
+
+class WithTransform(torch.utils.data.Dataset):
+    def __init__(self, inner, transform=None):
+        self.inner, self.transform = inner, transform
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, index):
+        image, label = self.inner[index]
+        return self.transform(image), label
+
+
+rotate = transforms.Compose([transforms.RandomRotation(6), transforms.ToTensor()])
+"""
+
+
+@pytest.mark.parametrize(
+    "dataset, cls, augment, split",
+    [
+        # an MNIST subclass that augments in __getitem__: once augment=[] without a word
+        ("Shifted('.', train=True, transform=transforms.ToTensor())", "Shifted", [], False),
+        # a wrapper given a split and the transform positionally: once neither the split nor the rotation was seen
+        (
+            "WithTransform(torch.utils.data.random_split(datasets.MNIST('.', train=True), [55000, 5000])[0], rotate)",
+            "WithTransform",
+            ["RandomRotation"],
+            True,
+        ),
+    ],
+)
+def test_a_dataset_class_of_the_source_is_said_and_followed_to_its_split(dataset, cls, augment, split, tmp_path):
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + SOURCE_DATASETS),
+        GEN.code(f"train_loader = torch.utils.data.DataLoader({dataset}, batch_size=32)\n"),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03)\n"
+            "for epoch in range(1, 16):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+        ),
+    )
+    (tmp_path / "ds.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "ds.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert [op["name"] for op in recipe["augment"]] == augment, got.notes
+    said = [n for n in got.notes if f"pass through {cls}.__getitem__" in n]
+    assert len(said) == 1 and said[0].startswith("not translated: cell 1, line "), got.notes
+    assert any("the source trains on a part of the 60,000 training images" in n for n in got.notes) == split
+
+
+def test_a_validation_split_under_a_wrapper_marks_the_published_log(tmp_path):
+    # both parts of the split wrapped with their own transform, the held-out one scored each epoch
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + SOURCE_DATASETS),
+        GEN.code(
+            "fit_part, held_part = torch.utils.data.random_split(datasets.MNIST('.', train=True), [55000, 5000])\n"
+            "train_loader = torch.utils.data.DataLoader(WithTransform(fit_part, rotate), batch_size=32)\n"
+            "val_loader = torch.utils.data.DataLoader(WithTransform(held_part, transforms.ToTensor()))\n"
+        ),
+        GEN.code(
+            "model = Small()\noptimizer = optim.SGD(model.parameters(), lr=0.03)\n"
+            "for epoch in range(1, 16):\n    train(model, 'cpu', train_loader, optimizer, epoch)\n"
+            "    test(model, 'cpu', val_loader)\n"
+        ),
+    )
+    (tmp_path / "val.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "val.ipynb")
+    assert any("the published log is validation accuracy" in n for n in got.notes), got.notes

@@ -1247,9 +1247,8 @@ class Analysis:
         images by its rule, so this is said, never silently changed; and when the epoch loop scores a
         loader over the part held out, the published log is validation accuracy, not test accuracy."""
         p = self.p
-        ds = argument(call, 0, "dataset")
-        r = p.deref(ds, ctx) if ds is not None else None
-        if r is None or not isinstance(r[0], ast.Call) or p.kind(r[0], r[1]) not in ("random_split", "Subset"):
+        r = self._split_beneath((call, ctx))
+        if r is None:
             return
         split, sc = r
         where = sc.unit.where(split.lineno)
@@ -1263,8 +1262,7 @@ class Analysis:
         )
         held = []
         for c, x in self._loaders():
-            d = argument(c, 0, "dataset")
-            q = p.deref(d, x) if d is not None and c is not call else None
+            q = self._split_beneath((c, x)) if c is not call else None
             if q is not None and q[0] is split:
                 held.append(c)
         scored = loop is not None and any(
@@ -1282,6 +1280,44 @@ class Analysis:
                     "log is validation accuracy on training images, not test accuracy",
                 )
             )
+
+    def _split_beneath(self, loader) -> tuple | None:
+        """The random_split or Subset a loader's dataset is, or a wrapper of the source is given
+        (`TransformDataset(random_split(...)[0], train_transform)`): (call, ctx), or None."""
+        call, ctx = loader
+        ds = argument(call, 0, "dataset")
+        r = self._split(ds, ctx) if ds is not None else None
+        wrapper = self._source_dataset(loader) if r is None else None
+        if wrapper is None:
+            return r
+        dcall, dctx = wrapper[2], wrapper[3]
+        splits = (self._split(a, dctx) for a in [*dcall.args, *(k.value for k in dcall.keywords)])
+        return next(filter(None, splits), None)
+
+    def _split(self, expr, ctx: Ctx) -> tuple | None:
+        """(call, ctx) of the random_split or Subset an expression stands for (`random_split(...)[0]` too), or None."""
+        p = self.p
+        for e in (expr, expr.value) if isinstance(expr, ast.Subscript) else (expr,):
+            r = p.deref(e, ctx)
+            if r is not None and isinstance(r[0], ast.Call) and p.kind(r[0], r[1]) in ("random_split", "Subset"):
+                return r
+        return None
+
+    def _source_dataset(self, loader) -> tuple | None:
+        """(ClassDef, its unit, the dataset call, its ctx) when a loader's dataset is an instance of a class
+        of the source: a wrapper (`TransformDataset(subset, transform)`) or a subclass of MNIST."""
+        if loader is None:
+            return None
+        p = self.p
+        call, ctx = loader
+        ds = argument(call, 0, "dataset")
+        r = p.deref(ds, ctx) if ds is not None else None
+        if r is None or not isinstance(r[0], ast.Call):
+            return None
+        f = p.callee(r[0], r[1])
+        if f is None or not isinstance(f[0], ast.ClassDef):
+            return None
+        return f[0], f[1].unit, r[0], r[1]
 
     def _training_arguments(self, loop) -> set:
         """ids of the nodes in the arguments of the epoch loop's calls that run a batch loop (train(...),
@@ -1431,6 +1467,7 @@ class Analysis:
     def transforms(self, loader, fields: dict, notes: list) -> None:
         """mean, std and augment: the training transforms, from the training DataLoader's dataset or
         else a Compose named for training."""
+        self._note_own_getitem(loader, notes)
         compose = self._loader_transforms(loader)
         if compose is not None and compose[0] != "single":
             self._note_unused_composes(compose, notes)
@@ -1474,6 +1511,26 @@ class Analysis:
         ops = self._valid_ops(ops, notes)
         fields["augment"] = RecipeField(ops, [(c.unit, node.lineno)])
 
+    def _note_own_getitem(self, loader, notes: list) -> None:
+        """Says so when the training images pass through a `__getitem__` of the source (an MNIST subclass
+        that augments with imgaug, a wrapper): only a transform it is given is translated, and what
+        its own code does to an image would otherwise be dropped without a word."""
+        source = self._source_dataset(loader)
+        if source is None:
+            return
+        cls, unit = source[0], source[1]
+        getitem = next((m for m in cls.body if isinstance(m, ast.FunctionDef) and m.name == "__getitem__"), None)
+        if getitem is None:
+            return
+        notes.append(
+            (
+                "not translated",
+                unit.where(getitem.lineno),
+                f"the training images pass through {cls.name}.__getitem__, code of the source: only the "
+                f"transform it is given is translated; whatever else it does to an image (an augmentation) is not",
+            )
+        )
+
     @staticmethod
     def _untransformed(fields: dict) -> None:
         """The recipe's transforms when the source's cannot be read: the images as ToTensor gives them."""
@@ -1493,11 +1550,18 @@ class Analysis:
         if r is None or not isinstance(r[0], ast.Call):
             return None
         tf = next((k.value for k in r[0].keywords if k.arg in ("transform", "transforms")), None)
+        tctx = r[1]
         if tf is None and p.kind(r[0], r[1]) in ("MNIST", "FashionMNIST", "EMNIST", "KMNIST"):
             tf = argument(r[0], 2)  # MNIST(root, train, transform)
+        source = self._source_dataset(loader) if tf is None else None
+        if source is not None:
+            # a wrapper of the source given the transform positionally: its __init__'s `transform` parameter
+            init = next((m for m in source[0].body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+            bound = dict(p.bind(init, r[0], r[1], True)) if init is not None else {}
+            tf, tctx = bound.get("transform", bound.get("transforms", (None, tctx)))
         if tf is None:
             return None
-        compose = p.deref(tf, r[1])
+        compose = p.deref(tf, tctx)
         if compose is not None and (
             not isinstance(compose[0], ast.Call) or p.kind(compose[0], compose[1]) != "Compose"
         ):
