@@ -1711,3 +1711,41 @@ def test_a_validation_split_under_a_wrapper_marks_the_published_log(tmp_path):
     (tmp_path / "val.ipynb").write_text(nb)
     (got,) = import_source(tmp_path / "val.ipynb")
     assert any("the published log is validation accuracy" in n for n in got.notes), got.notes
+
+
+@pytest.mark.parametrize(
+    "printed, batch",
+    [
+        ("CUDA Available? False\n", 64),
+        ("Using device: cpu\n", 64),
+        ("CUDA Available? True\n", 128),
+        ("", 128),
+        ("device: cpu\ntensor([1.], device='cuda:0')\n", 128),  # one output says a GPU was used
+    ],
+)
+def test_the_loaders_cpu_branch_is_taken_where_the_saved_outputs_show_a_run_without_a_gpu(tmp_path, printed, batch):
+    # the course template's `dict(batch_size=128, ...) if cuda else dict(batch_size=64)` was once read with
+    # the CUDA branch whatever the run printed, so a CPU run's batch of 64 was written as 128
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL),
+        GEN.code(
+            "cuda = torch.cuda.is_available()\nprint('CUDA Available?', cuda)\n"
+            "device = torch.device('cuda' if cuda else 'cpu')\n"
+            "args = dict(shuffle=True, batch_size=128, num_workers=4, pin_memory=True) if cuda "
+            "else dict(shuffle=True, batch_size=64)\n"
+            "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+            "train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=True, transform=tf), **args)\n"
+            "test_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=False, transform=tf), **args)\n",
+            *([printed] if printed else []),
+        ),
+        _training_cell("Small"),
+    )
+    (tmp_path / "cpu.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "cpu.ipynb")
+    assert vet(write([got], tmp_path / "out")[0])[0].recipe["batch_size"] == batch, got.notes
+    said = [n for n in got.notes if "batch_size=64)` is taken" in n]
+    if batch == 64:
+        assert len(said) == 1 and f"cell 2 printed `{printed.strip()}`" in said[0], got.notes
+        assert "without a GPU" in said[0]
+    else:
+        assert not said and any("the CUDA branch (`dict(shuffle=True, batch_size=128" in n for n in got.notes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,6 +72,11 @@ PASS_THROUGH_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
 # integers are held to the bound vetting holds the written file to.
 MAX_SEQUENCE = 100_000
 
+# What a saved output line says of the device the run had: `CUDA Available? False`, `cuda: True`,
+# `Using device: cpu`, a tensor printed with device='cuda:0'.
+CUDA_FLAG = re.compile(r"\b(?:cuda|gpu)\b[\w ?]{0,24}?[?:=]\s*(true|false)\b", re.IGNORECASE)
+DEVICE_SAID = re.compile(r"\bdevice\b(?:\(type=)?\W{0,4}(cuda|cpu)\b", re.IGNORECASE)
+
 
 def _huge(op: ast.operator, a, b) -> bool:
     """Whether `a op b` would be larger than any value a recipe reads (computed from the sizes,
@@ -112,6 +118,7 @@ class SourceProgram:
         self._locals: dict[int, dict] = {}  # local bindings per function, collected once
         self._live: dict[int, bool] = {}  # live() per node
         self._kinds: dict[int, str] = {}  # kind() per call, in the call's own ctx
+        self._cpu_run: list[tuple | None] = []  # cpu_run(), found once
         for unit in entries:  # registered first, so that an entry one imports is not read twice
             unit.is_entry = True
             self.units.append(unit)
@@ -986,7 +993,7 @@ class SourceProgram:
         f = self.callee(node, c)
         if f is not None and isinstance(f[0], External):
             if f[0].path.endswith("cuda.is_available"):
-                return True  # the author's published run used a GPU; decide() says so where it matters
+                return self.cuda_available()  # decide() says so where it matters
             simple: dict[str, Callable[..., Any]] = {
                 "tuple": tuple,
                 "list": list,
@@ -1060,18 +1067,55 @@ class SourceProgram:
                     return True
         return False
 
+    def cpu_run(self) -> tuple | None:
+        """(unit, cell number, the output line) when the saved outputs say the run had no GPU and
+        none says it had one; None otherwise. The authors' runs are taken to have used a GPU only
+        where their outputs do not say otherwise: a CPU run took the loaders' CPU branch."""
+        if not self._cpu_run:
+            said_cpu, said_gpu = None, False
+            for unit in self.units:
+                for number, _first, _last, outputs in unit.cells or ():
+                    for line in outputs.splitlines():
+                        flag, dev = CUDA_FLAG.search(line), DEVICE_SAID.search(line)
+                        if (flag and flag.group(1).lower() == "true") or (dev and dev.group(1).lower() == "cuda"):
+                            said_gpu = True
+                        elif (flag or dev) and said_cpu is None:
+                            said_cpu = (unit, number, line.strip())
+            self._cpu_run.append(None if said_gpu else said_cpu)
+        return self._cpu_run[0]
+
+    def cuda_available(self) -> bool:
+        return self.cpu_run() is None
+
     def decide(self, test: ast.AST, ctx: Ctx, where: ast.If | ast.While | ast.IfExp) -> bool | None:
         """Whether a condition holds, where the text decides it; None when undecided. CUDA is taken
-        as available (the authors' published runs used a GPU): a test of it that the text does not
-        decide otherwise (`device == 'cuda'`) is taken as true, and the CUDA branch is noted."""
+        as available (the authors' published runs used a GPU) unless the saved outputs say the run had
+        none: a test of it that the text does not decide otherwise (`device == 'cuda'`) is taken as
+        that, and the branch taken is noted."""
         cudaish = self._cudaish(test, ctx)
         pick: bool | None
         try:
             pick = truthy(self.value(test, ctx))
         except Unknown:
-            pick = True if cudaish else None
+            pick = self.cuda_available() if cudaish else None
         if cudaish and pick is not None:
-            if isinstance(where, ast.IfExp):
+            cpu = self.cpu_run()
+            if cpu is not None:
+                unit, number, line = cpu
+                cell = f"cell {number}" if unit.is_entry else f"{unit.rel} cell {number}"
+                why = f"the saved outputs show a run without a GPU ({cell} printed `{short(line, 60)}`)"
+                if isinstance(where, ast.IfExp):
+                    taken = short(where.body if pick else where.orelse, 60)
+                    self.note(
+                        "interpreted",
+                        ctx.unit,
+                        where.lineno,
+                        f"`{short(where.body, 60)} if {short(test, 40)} else {short(where.orelse, 60)}`: "
+                        f"`{taken}` is taken: {why}",
+                    )
+                else:
+                    self.note("interpreted", ctx.unit, where.lineno, f"`if {short(test, 60)}:` is {pick}: {why}")
+            elif isinstance(where, ast.IfExp):
                 taken = short(where.body if pick else where.orelse, 60)
                 self.note(
                     "interpreted",
