@@ -1749,3 +1749,33 @@ def test_the_loaders_cpu_branch_is_taken_where_the_saved_outputs_show_a_run_with
         assert "without a GPU" in said[0]
     else:
         assert not said and any("the CUDA branch (`dict(shuffle=True, batch_size=128" in n for n in got.notes)
+
+
+@pytest.mark.parametrize(
+    "computed",
+    [
+        "train_mean = torch.mean(raw.data.float() / 255)\ntrain_std = torch.std(raw.data.float() / 255)\n",
+        "train_mean, train_std = raw.data.float().mean() / 255, raw.data.float().std() / 255\n",
+    ],
+)
+def test_a_normalize_whose_arguments_are_computed_at_run_time_is_said_and_mnists_are_written(tmp_path, computed):
+    # `Normalize((train_mean,), (train_std,))` from numbers the run computed was once read as "the training
+    # transforms do not normalise", mean=0, std=1 written with no word of the Normalize
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            "raw = datasets.MNIST('.', train=True, transform=transforms.ToTensor())\n" + computed + "tf = "
+            "transforms.Compose([transforms.ToTensor(), transforms.Normalize((train_mean,), (train_std,))])\n"
+            "train_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=True, transform=tf), batch_size=64)\n"
+            "test_loader = torch.utils.data.DataLoader(datasets.MNIST('.', train=False, transform=tf), batch_size=64)\n"
+        ),
+        _training_cell("Small"),
+    )
+    (tmp_path / "computed.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "computed.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert (recipe["mean"], recipe["std"]) == (0.1307, 0.3081), got.notes
+    assert not [n for n in got.notes if "do not normalise" in n], got.notes
+    said = [n for n in got.notes if "Normalize's arguments are computed at run time" in n]
+    assert len(said) == 1 and said[0].startswith("not translated: cell 2, line "), got.notes
+    assert "mean=0.1307, std=0.3081, MNIST's" in said[0]

@@ -1717,6 +1717,7 @@ class Analysis:
         # Normalize first: a RandomErasing after it erases to values of normalised images.
         mean = std = None
         norm_at = None
+        unread = None  # the first Normalize whose arguments the text does not give
         for i, (e, ec) in enumerate(items):
             if isinstance(e, ast.Call) and p.kind(e, ec) == "Normalize":
                 args = self._targs(e, ec, "Normalize")
@@ -1724,6 +1725,11 @@ class Analysis:
                     m, sd = args.get("mean"), args.get("std")
                     m = m[0] if isinstance(m, (tuple, list)) else m
                     sd = sd[0] if isinstance(sd, (tuple, list)) else sd
+                    odd = [v for v in (m, sd) if v is not None and not isinstance(v, (int, float))]
+                    if unread is None and odd:
+                        v = odd[0]
+                        why = f"`{short(v.node, 60)}`" if isinstance(getattr(v, "node", None), ast.AST) else str(v)
+                        unread = (i, e, ec, why)
                     if isinstance(m, (int, float)) and isinstance(sd, (int, float)):
                         if mean is not None:
                             notes.append(
@@ -1739,7 +1745,22 @@ class Analysis:
                         fields["std"] = RecipeField(std, [(ec.unit, e.lineno)])
                 except (TypeError, IndexError):
                     pass
-        if mean is None:
+        if mean is None and unread is not None:
+            # The images are normalised, by numbers the run computed (torch.std(train_data)): MNIST's own
+            # are what such a computation gives, where 0 and 1 would train on unnormalised images.
+            i, e, ec, why = unread
+            norm_at, mean, std = i, 0.1307, 0.3081
+            notes.append(
+                (
+                    "not translated",
+                    ec.unit.where(e.lineno),
+                    f"`{short(e, 60)}`: Normalize's arguments are computed at run time ({why}): "
+                    f"mean={mean}, std={std}, MNIST's, are written in their place",
+                )
+            )
+            fields["mean"] = RecipeField(mean, [(ec.unit, e.lineno)])
+            fields["std"] = RecipeField(std, [(ec.unit, e.lineno)])
+        elif mean is None:
             notes.append(
                 (
                     "interpreted",
