@@ -1779,3 +1779,28 @@ def test_a_normalize_whose_arguments_are_computed_at_run_time_is_said_and_mnists
     said = [n for n in got.notes if "Normalize's arguments are computed at run time" in n]
     assert len(said) == 1 and said[0].startswith("not translated: cell 2, line "), got.notes
     assert "mean=0.1307, std=0.3081, MNIST's" in said[0]
+
+
+def test_the_loader_train_is_given_is_followed_to_its_dataset_and_a_test_split_is_said(tmp_path):
+    # `test_loader = DataLoader(train_data)`, `train_loader = DataLoader(test_data)`, train(..., train_loader): the
+    # training loader was once chosen by its dataset's name, so train_data's batch size and augmentation were
+    # written and nothing said that the loop trains on MNIST's train=False split
+    nb = GEN.notebook(
+        GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + SMALL + "\ndevice = 'cuda'\n"),
+        GEN.code(
+            "train_tf = transforms.Compose([transforms.RandomRotation((-9.0, 9.0)), transforms.ToTensor(), "
+            "transforms.Normalize((0.1307,), (0.3081,))])\n"
+            "test_tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])\n"
+            "train_data = datasets.MNIST('.', train=True, transform=train_tf)\n"
+            "test_data = datasets.MNIST('.', train=False, transform=test_tf)\n"
+            "test_loader = torch.utils.data.DataLoader(train_data, batch_size=512, shuffle=True)\n"
+            "train_loader = torch.utils.data.DataLoader(test_data, batch_size=32, shuffle=True)\n"
+        ),
+        _training_cell("Small"),
+    )
+    (tmp_path / "swapped.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "swapped.ipynb")
+    recipe = vet(write([got], tmp_path / "out")[0])[0].recipe
+    assert recipe["batch_size"] == 32 and recipe["augment"] == [], got.notes
+    said = [n for n in got.notes if "the training loop trains on the test split (train=False)" in n]
+    assert len(said) == 1 and said[0].startswith("not translated: cell 2, line 6: "), got.notes

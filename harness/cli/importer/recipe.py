@@ -1167,7 +1167,8 @@ class Analysis:
         """The training DataLoader and its batch size: the loader the training loop passes, else the
         last training loader built. The CUDA branch of a conditional argument dict is taken."""
         p = self.p
-        loaders = [(c, x) for c, x in self._loaders() if self._is_train(c, x)]
+        every = self._loaders()
+        loaders = [(c, x) for c, x in every if self._is_train(c, x)]
         chosen = None
         if loop is not None:
             node, unit = loop
@@ -1176,8 +1177,11 @@ class Analysis:
             for n in ast.walk(node):
                 if isinstance(n, (ast.Name, ast.Attribute)):
                     r = p.deref(n, p.ctx_at(n, unit))
-                    if r is not None and any(r[0] is c for c, _ in loaders):
-                        found.append((id(n) in trained, next((c, x) for c, x in loaders if c is r[0])))
+                    # the loader train() is given is the training loader, whatever its dataset is named
+                    # (`train_loader = DataLoader(test_data)`); one only scored must look like training
+                    pool = every if id(n) in trained else loaders
+                    if r is not None and any(r[0] is c for c, _ in pool):
+                        found.append((id(n) in trained, next((c, x) for c, x in pool if c is r[0])))
                     if self._built_by_helper(r):
                         # `train_loader = get_loader('train', kwargs)`: the helper's loader, in that call's ctx,
                         # where the branch of `if kind == 'train':` and the caller's kwargs are this call's
@@ -1202,6 +1206,15 @@ class Analysis:
             return None
         call, ctx = chosen
         self.why(call, ctx.unit, ctx)
+        if self._train_flag(call, ctx) is False:
+            notes.append(
+                (
+                    "not translated",
+                    ctx.unit.where(call.lineno),
+                    f"`{short(call, 60)}`: the training loop trains on the test split (train=False): the harness "
+                    "trains on MNIST's training set, and the published numbers are of a model trained on the test set",
+                )
+            )
         self._part_of_training_set(call, ctx, loop, notes)
         self._scored_on_training_images(call, loop, notes)
         self._scored_on_augmented_images(call, loop, notes)
@@ -1212,7 +1225,7 @@ class Analysis:
                 (
                     "interpreted",
                     ctx.unit.where(call.lineno),
-                    f"{len(loaders)} training DataLoaders are built (batch sizes "
+                    f"{len({id(c) for c, _ in loaders} | {id(call)})} training DataLoaders are built (batch sizes "
                     f"{', '.join(sorted(others | {str(batch)}))}); the one the training uses, "
                     f"`{short(call, 50)}`, is taken",
                 )
@@ -1394,18 +1407,22 @@ class Analysis:
 
     def _reads_training_set(self, call: ast.Call, ctx: Ctx) -> bool:
         """Whether a DataLoader's dataset is written as MNIST's training set (train=True), not guessed from names."""
+        return self._train_flag(call, ctx) is True
+
+    def _train_flag(self, call: ast.Call, ctx: Ctx) -> bool | None:
+        """The train= a DataLoader's dataset is written with; None where it is not written or not read."""
         p = self.p
         ds = argument(call, 0, "dataset")
         r = p.deref(ds, ctx) if ds is not None else None
         if r is None or not isinstance(r[0], ast.Call):
-            return False
+            return None
         kw = next((k for k in r[0].keywords if k.arg == "train"), None)
         if kw is None:
-            return False
+            return None
         try:
             return bool(p.value(kw.value, r[1]))
         except Unknown:
-            return False
+            return None
 
     def _batch_text(self, call, ctx) -> str:
         sink, self.p.sink = self.p.sink, []
