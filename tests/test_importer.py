@@ -1804,3 +1804,54 @@ def test_the_loader_train_is_given_is_followed_to_its_dataset_and_a_test_split_i
     assert recipe["batch_size"] == 32 and recipe["augment"] == [], got.notes
     said = [n for n in got.notes if "the training loop trains on the test split (train=False)" in n]
     assert len(said) == 1 and said[0].startswith("not translated: cell 2, line 6: "), got.notes
+
+
+L1_HELPERS = """
+def l1_of(model):
+    return sum(p.abs().sum() for p in model.parameters())
+
+def with_l1(model, loss, lam):
+    return loss + lam * l1_of(model)
+
+def add_l1(model, loss, lam):
+    loss += lam * l1_of(model)
+    return loss
+"""
+
+
+@pytest.mark.parametrize(
+    "step, line",
+    [
+        ("loss = F.nll_loss(model(data), target) + 1e-4 * l1_of(model)", "cell 2, line 5"),
+        ("loss = F.nll_loss(model(data), target)\n        loss = loss + 1e-4 * l1_of(model)", "cell 2, line 6"),
+        ("loss = with_l1(model, F.nll_loss(model(data), target), 1e-4)", "cell 1, line 5"),
+        ("loss = add_l1(model, F.nll_loss(model(data), target), 1e-4)", "cell 1, line 8"),
+        ("loss = F.nll_loss(model(data), target)", None),
+        ("loss = F.nll_loss(model(data), target) / 2", None),
+    ],
+)
+def test_a_term_added_to_the_training_loss_directly_or_by_a_helper_is_said(tmp_path, step, line):
+    # only `loss += ...` written in the batch loop was once noted: `loss = nll + l1`, or a helper returning
+    # `loss + lam * l1` (or doing `loss +=` itself), trained with an L1 penalty the harness drops, silently
+    train = (
+        "def train(model, device, train_loader, optimizer, epoch):\n"
+        "    model.train()\n"
+        "    for data, target in train_loader:\n"
+        "        optimizer.zero_grad()\n"
+        f"        {step}\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
+    )
+    nb = GEN.notebook(
+        GEN.code(L1_HELPERS + GEN.IMPORTS + GEN.TRAIN_TEST + SMALL),
+        GEN.code(train),  # the course's train(), redefined with the penalty
+        GEN.code("device = 'cuda'\n" + LOADERS),
+        _training_cell("Small"),
+    )
+    (tmp_path / "l1.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "l1.ipynb")
+    said = [n for n in got.notes if "more than the criterion on the output and target" in n]
+    if line is None:
+        assert not said, got.notes
+    else:
+        assert len(said) == 1 and said[0].startswith(f"not translated: {line}: "), got.notes

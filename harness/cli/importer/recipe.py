@@ -2264,6 +2264,23 @@ class Analysis:
                                     f"`{short(st, 60)}`: a term added to the loss in the loop",
                                 )
                             )
+                        elif (
+                            isinstance(st, ast.Call)
+                            and isinstance(st.func, ast.Attribute)
+                            and st.func.attr == "backward"
+                        ):
+                            added = self._added_term(st.func.value, p.ctx_at(st, unit))
+                            if added is not None:
+                                term, at = added
+                                note = (
+                                    "not translated",
+                                    at.where(term.lineno),
+                                    f"`{short(term, 60)}`: the loss {short(st.func.value, 20)}.backward() "
+                                    "takes is more than the criterion on the output and target: the harness "
+                                    "trains with cross-entropy only",
+                                )
+                                if not any(n[1] == note[1] for n in notes if n[0] == "not translated"):
+                                    notes.append(note)
                         if (
                             isinstance(st, ast.If)
                             and any(
@@ -2282,6 +2299,36 @@ class Analysis:
                                     f"accumulation is not a recipe field",
                                 )
                             )
+
+    def _added_term(self, expr, ctx: Ctx) -> tuple | None:
+        """(the statement or expression, its unit) where a term is added to the loss `expr` stands for:
+        `nll + lam * l1` assigned in the loop, or returned by a function of the source the loop calls
+        (`loss = l1_penalty(model, loss)`), or `loss +=` in that function; None for a bare criterion."""
+        p = self.p
+        r = p.follow(expr, ctx) or (expr, ctx)
+        for _ in range(8):
+            node, c = r
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+                return node, c.unit
+            if not isinstance(node, ast.Call):
+                return None
+            f = p.callee(node, c)
+            if f is None or not isinstance(f[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return None
+            ret = p.returned(f[0], f[1].unit, node, c)
+            if ret is None:
+                return None
+            if isinstance(ret[0], ast.Name):
+                for n in p._own_nodes(f[0]):
+                    if (
+                        isinstance(n, ast.AugAssign)
+                        and isinstance(n.target, ast.Name)
+                        and n.target.id == ret[0].id
+                        and isinstance(n.op, (ast.Add, ast.Sub))
+                    ):
+                        return n, f[1].unit
+            r = p.follow(ret[0], ret[1]) or ret
+        return None
 
     # ------------------------------------------------ making it valid
 
