@@ -515,3 +515,26 @@ def test_the_identity_check_sees_a_one_argument_difference(monkeypatch, mnist_su
     new["schedule"] = {k: v for k, v in new["schedule"].items() if k != "cycle_momentum"}
     (old_run, _), (new_run, _) = old_and_new(monkeypatch, OLD_RECIPES["model4"], new, mnist_subset)
     assert numbers(new_run) != numbers(old_run)
+
+
+class Viewed(nn.Module):
+    """A course model's flatten: `view` on a convolution's output, which NHWC activations refuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn, self.fc = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).view(-1, 4 * 26 * 26))
+
+
+def test_the_fast_layout_is_taken_only_by_a_model_whose_forward_takes_it():
+    # one thread (the autouse fixture) is where the fast layout is NHWC
+    cpu = torch.device("cpu")
+    assert loop.memory_format(cpu, loop.build(small_net, 0)) == torch.channels_last
+    viewed = loop.build(Viewed, 0)
+    before = copy.deepcopy(viewed.state_dict())
+    assert loop.memory_format(cpu, viewed) == torch.contiguous_format
+    assert all(torch.equal(before[k], v) for k, v in viewed.state_dict().items())  # the probe ran on a copy
+    result = run(Viewed, recipe=Recipe(epochs=1, batch_size=64))
+    assert result.status == "completed", result.error  # once "view size is not compatible ..." at step 1

@@ -4,6 +4,7 @@ are gathered by index, augmented per image, and the test set is scored after eve
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -26,14 +27,33 @@ from harness.records.schema import EpochRow, RunResult
 EVAL_BATCH = 1000  # eval-mode BatchNorm makes scores independent of this; it only sets speed
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
+def memory_format(device: torch.device, model: nn.Module | None = None) -> torch.memory_format:
     """The activation layout oneDNN runs fastest for these tiny nets. Measured on 2 CPU cores
     (benchmarks/step.py), plain-convolution model3 then separable model3: one thread, NHWC
     30 and 42 ms/step vs NCHW 38 and 55; two threads, NCHW 24 and 38.1 vs NHWC 35 and 38.9.
-    One thread is what each pytest-xdist worker gets on a 2-core machine; cuDNN picks its own."""
-    if device.type == "cpu" and torch.get_num_threads() == 1:
+    One thread is what each pytest-xdist worker gets on a 2-core machine; cuDNN picks its own.
+    A speed choice must not fail a model: one whose forward cannot take NHWC activations (a
+    `x.view(-1, 4096)` of a convolution's output) keeps the plain layout."""
+    if device.type == "cpu" and torch.get_num_threads() == 1 and (model is None or _takes_channels_last(model)):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def _takes_channels_last(model: nn.Module) -> bool:
+    """Whether a copy of the model runs a training step and an evaluation pass on NHWC images.
+    The copy leaves the model's statistics and weights untouched, and fork_rng the generator its
+    dropout draws from; a forward that fails for another reason fails again where it runs for real."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():  # predict() runs under no_grad
+            probe = copy.deepcopy(model).to(memory_format=torch.channels_last)
+            x = torch.zeros(2, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+            probe.train()
+            probe(x).float().sum().backward()
+            probe.eval()
+            probe(x)
+    except RuntimeError:
+        return False
+    return True
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -163,7 +183,7 @@ def normalise(images_u8: torch.Tensor, r: Recipe) -> torch.Tensor:
 def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The model's float32 outputs [N, 10] for already-normalised images, in eval mode."""
     model.eval()
-    layout = memory_format(images.device)  # the training layout, so re-evaluation gives the same sums
+    layout = memory_format(images.device, model)  # the training layout, so re-evaluation gives the same sums
     model.to(memory_format=layout)
     return torch.cat(
         [
@@ -267,7 +287,7 @@ def set_up(
     """Deterministic kernels, then the model and the data on the device, and the state before the
     first step."""
     deterministic(device)
-    layout = memory_format(device)
+    layout = memory_format(device, model)
     # torch's stubs for Module.to have no overload taking device and memory_format together.
     model.to(device=device, memory_format=layout)  # type: ignore[call-overload]
     on_device = place(data, r, device, layout, limit_train, scorer)
