@@ -151,7 +151,7 @@ def import_source(
                 notes.append(("interpreted", unit.where(cls.lineno), model[4]))
             notes += unused_layers(cls, unit)
             fields, loop = analysis.recipe(session, model, notes)
-            pub, pub_notes = published(program, model, loop)
+            pub, pub_notes = published(program, model, loop, analysis.asked_epochs)
             if analysis.log_on and pub["epochs"]:
                 pub["scored_on"] = analysis.log_on  # printed beside the published numbers by `judge`
             for text in pub_notes:

@@ -1099,33 +1099,20 @@ class SourceProgram:
         except Unknown:
             pick = self.cuda_available() if cudaish else None
         if cudaish and pick is not None:
+            if isinstance(where, ast.IfExp):
+                said = f"`{short(where.body, 60)} if {short(test, 40)} else {short(where.orelse, 60)}`"
+                taken = short(where.body if pick else where.orelse, 60)
+            else:
+                said, taken = f"`if {short(test, 60)}:`", ""
             cpu = self.cpu_run()
             if cpu is not None:
                 unit, number, line = cpu
                 cell = f"cell {number}" if unit.is_entry else f"{unit.rel} cell {number}"
                 why = f"the saved outputs show a run without a GPU ({cell} printed `{short(line, 60)}`)"
-                if isinstance(where, ast.IfExp):
-                    taken = short(where.body if pick else where.orelse, 60)
-                    self.note(
-                        "interpreted",
-                        ctx.unit,
-                        where.lineno,
-                        f"`{short(where.body, 60)} if {short(test, 40)} else {short(where.orelse, 60)}`: "
-                        f"`{taken}` is taken: {why}",
-                    )
-                else:
-                    self.note("interpreted", ctx.unit, where.lineno, f"`if {short(test, 60)}:` is {pick}: {why}")
-            elif isinstance(where, ast.IfExp):
-                taken = short(where.body if pick else where.orelse, 60)
-                self.note(
-                    "interpreted",
-                    ctx.unit,
-                    where.lineno,
-                    f"`{short(where.body, 60)} if {short(test, 40)} else {short(where.orelse, 60)}`: "
-                    f"the CUDA branch (`{taken}`) is taken",
-                )
+                text = f"{said}: `{taken}` is taken: {why}" if taken else f"{said} is {pick}: {why}"
             else:
-                self.note("interpreted", ctx.unit, where.lineno, f"`if {short(test, 60)}:`: the CUDA branch is taken")
+                text = f"{said}: the CUDA branch (`{taken}`) is taken" if taken else f"{said}: the CUDA branch is taken"
+            self.note("interpreted", ctx.unit, where.lineno, text)
         return pick
 
     def live_calls(self, kinds) -> Iterator[tuple[Unit, ast.Call, Ctx, str]]:

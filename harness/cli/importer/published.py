@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.cli.importer.program import SourceProgram
 from harness.cli.importer.sources import Unit, log_files
-from harness.cli.importer.values import Unknown, name_of
+from harness.cli.importer.values import name_of
 
 # torch.nn layers without weights: one built and never used changes no parameter count
 PARAMETER_FREE = (
@@ -157,10 +157,10 @@ def _exact_accuracy(rec: dict) -> None:
         rec["test_acc"] = exact
 
 
-def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
+def published(program: SourceProgram, model, loop, asked: int | None = None) -> tuple[dict, list]:
     """The author's numbers: the parameter count torchsummary printed and the per-epoch test results,
     from the entry notebook's saved outputs, else from a log the repository keeps (README.md,
-    logs/*.txt); with a note when the run stopped before the epochs the source asks for."""
+    logs/*.txt); with a note when the run stopped before the `asked` epochs (the source's count)."""
     entry = next((u for u in program.units if u.is_entry and u.notebook), None)
     pub: dict = {"params": None, "epochs": [], "source": ""}
     notes: list[str] = []
@@ -170,7 +170,6 @@ def published(program: SourceProgram, model, loop) -> tuple[dict, list]:
         trainer = loop[1] if loop is not None else entry or next((u for u in program.units if u.is_entry), None)
         home = trainer.path.parent if trainer is not None else program.root
         pub, notes = _from_repository(program.root, home)
-    asked = _asked_epochs(program, loop)
     ran = pub["epochs"][-1]["epoch"] if pub["epochs"] else None
     if asked is not None and ran is not None and ran < asked:
         notes.append(f"the saved run stopped after {ran} of the {asked} epochs the source asks for")
@@ -306,26 +305,6 @@ def _from_repository(root: Path, home: Path) -> tuple[dict, list]:
     notes += logs[0][2] if logs else []
     source = "; ".join(f"{rel}: kept in the repository ({' and '.join(what)})" for rel, what in named.items())
     return {"params": counts[0][1] if counts else None, "epochs": logs[0][1] if logs else [], "source": source}, notes
-
-
-def _asked_epochs(program: SourceProgram, loop) -> int | None:
-    """The epochs the training loop's range() counts, when its text determines them (uncapped: the
-    recipe's epochs are held to the rule's limit)."""
-    if loop is None or not isinstance(loop[0], (ast.For, ast.AsyncFor)):
-        return None
-    node, unit = loop
-    ctx = program.ctx_at(node, unit)
-    it = node.iter
-    while isinstance(it, ast.Call) and program.kind(it, ctx) in ("tqdm", "enumerate", "iter", "notebook", "auto"):
-        if not it.args:
-            return None
-        it = it.args[0]
-    if not isinstance(it, ast.Call) or program.kind(it, ctx) not in ("range", "trange"):
-        return None
-    try:
-        return len(range(*[program.value(a, ctx) for a in it.args]))
-    except (Unknown, TypeError, ValueError, OverflowError):
-        return None
 
 
 def unused_layers(cls: ast.ClassDef, unit: Unit) -> list[tuple]:

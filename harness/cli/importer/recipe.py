@@ -391,6 +391,8 @@ class Analysis:
         self.schedule_epochs: tuple[object, tuple[Unit, int]] | None = None
         # what the published log scores when it is not the test set (a part held out of the training set)
         self.log_on: str | None = None
+        # the epochs the source asks for, before the rule's limit: a published run may stop short of them
+        self.asked_epochs: int | None = None
         # the files this candidate is about: notes on other models' files of a folder are not its own
         self.focus = {u for u in (session[1].unit if session else None, model[1]) if u is not None} | {
             u for u in p.units if u.is_entry and u.notebook
@@ -946,6 +948,7 @@ class Analysis:
                     f"that counts them is in the source",
                 )
             )
+        self.asked_epochs = count if isinstance(count, int) else None
         count = self._allowed_epochs(count, origin, notes)
         if planned is not None and isinstance(planned[0], int) and planned[0] != count:
             u, line = planned[1]
@@ -1343,20 +1346,25 @@ class Analysis:
                     out |= {id(n) for n in ast.walk(a)}
         return out
 
-    def _scored_on_training_images(self, call: ast.Call, loop, notes: list) -> None:
-        """The epoch loop scores a loader that reads MNIST's training set (a `test_loader` built over
-        `train_data` by mistake): the published log is then accuracy on images the model trains on, which the
-        harness's test accuracy cannot be compared with; said, and marked beside the published numbers."""
-        if loop is None or self.log_on:
-            return
+    def _scored_loaders(self, call: ast.Call, loop):
+        """(the name, the DataLoader call and its context) of each loader the epoch loop reads besides
+        the ones it trains on (`call` among them): the loaders its published log scores."""
         p, (node, unit) = self.p, loop
         trained = self._training_arguments(loop)
         for n in ast.walk(node):
             if not isinstance(n, (ast.Name, ast.Attribute)) or id(n) in trained:
                 continue
             r = p.deref(n, p.ctx_at(n, unit))
-            if r is None or not isinstance(r[0], ast.Call) or r[0] is call or p.kind(r[0], r[1]) != "DataLoader":
-                continue
+            if r is not None and isinstance(r[0], ast.Call) and r[0] is not call and p.kind(r[0], r[1]) == "DataLoader":
+                yield n, r
+
+    def _scored_on_training_images(self, call: ast.Call, loop, notes: list) -> None:
+        """The epoch loop scores a loader that reads MNIST's training set (a `test_loader` built over
+        `train_data` by mistake): the published log is then accuracy on images the model trains on, which the
+        harness's test accuracy cannot be compared with; said, and marked beside the published numbers."""
+        if loop is None or self.log_on:
+            return
+        for n, r in self._scored_loaders(call, loop):
             if not self._reads_training_set(r[0], r[1]):
                 continue
             self.log_on = "the training images, not the test set"
@@ -1376,14 +1384,8 @@ class Analysis:
         images, lower than on the test set as it is; said, and marked beside the published numbers."""
         if loop is None or self.log_on:
             return
-        p, (node, unit) = self.p, loop
-        trained = self._training_arguments(loop)
-        for n in ast.walk(node):
-            if not isinstance(n, (ast.Name, ast.Attribute)) or id(n) in trained:
-                continue
-            r = p.deref(n, p.ctx_at(n, unit))
-            if r is None or not isinstance(r[0], ast.Call) or r[0] is call or p.kind(r[0], r[1]) != "DataLoader":
-                continue
+        p = self.p
+        for n, r in self._scored_loaders(call, loop):
             compose = self._loader_transforms(r)
             read = self._transform_items(compose, []) if compose is not None else None
             random = [
