@@ -44,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     mnist = mdata.load()
     settings = trial.Settings(sandbox.choose("auto"), "cpu", threads=1)
-    rows, refused = [], []
+    rows, failed = [], []
     for name, entry in sorted(catalog.scan(args.models_dir).items()):
         if entry.error is not None:
             print(f"{name}: skipped: {entry.error}", file=sys.stderr)
@@ -63,16 +63,16 @@ def main() -> int:
             for kind, state in weights.items():
                 try:
                     largest, equal = gap(built, state, x)
-                except trial.RunnerFailed as e:
-                    refused.append(name)
-                    print(f"{name} ({kind}): refused: {e}", file=sys.stderr)
+                except trial.RunnerFailed as e:  # the copies disagreed, or the trainer could not evaluate
+                    failed.append(name)
+                    print(f"{name} ({kind}): failed: {e}", file=sys.stderr)
                     continue
                 rows.append([name, kind, "yes" if equal else "no", f"{largest:.3g}"])
     print(f"{len(mnist.test_images)} test images, each evaluated twice in a different secret order")
     print(tabulate(rows, ["candidate", "weights", "bitwise equal", "largest difference"], tablefmt="github"))
     print(
         f"{len(rows)} evaluations: {sum(r[2] == 'yes' for r in rows)} bitwise equal; "
-        f"refused by the judge's own check: {len(refused)}"
+        f"failed (see the errors): {len(failed)}"
     )
     return 0
 
