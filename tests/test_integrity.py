@@ -678,6 +678,29 @@ def test_learning_from_the_test_batch_without_a_write_is_caught_when_scored(tmp_
     assert outcome.result.epochs == []  # stopped when first scored: no epoch stands
 
 
+@pytest.mark.parametrize(
+    "noise, op",
+    [
+        ("F.dropout(x.flatten(1), 0.1)", "dropout"),  # training= defaults to True, in evaluation too
+        ("x.flatten(1) + 0.01 * torch.randn_like(x.flatten(1))", "randn_like"),
+    ],
+)
+def test_an_evaluation_program_that_draws_random_numbers_is_refused(tmp_path, sandboxed, noise, op):
+    body = f"""
+        class Noisy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(784, 10)
+            def forward(self, x):
+                return self.lin({noise})
+    """
+    reason = stopped_reason(attack_file(tmp_path, body, "Noisy()"), sandboxed)
+    assert f"the evaluation program draws random numbers ({op}" in reason, reason
+    # nn.Dropout follows the mode: its evaluation program draws nothing
+    kept = attack_file(tmp_path, "", "nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(784, 10))")
+    built_in_runner(kept, sandboxed)
+
+
 def test_a_prediction_that_changes_with_its_batch_mates_is_refused_when_handed_in(tiny):
     # Every row different: the two copies of each repeated image disagree, wherever they were sent.
     rows = torch.arange(SENT, dtype=torch.float32)[:, None].repeat(1, 10)

@@ -320,6 +320,24 @@ def _check_mutations(mode: str, ep: torch.export.ExportedProgram, free: list[str
             )
 
 
+def _check_deterministic(ep: torch.export.ExportedProgram) -> None:
+    """The evaluation program draws no random numbers: a prediction is a function of its image
+    alone, the same however often it is asked for (the judge sends some test images twice)."""
+    for node in ep.graph.nodes:
+        op = node.target
+        if node.op != "call_function" or not isinstance(op, torch._ops.OpOverload):
+            continue
+        if torch.Tag.nondeterministic_seeded not in op.tags:
+            continue
+        if "dropout" in op.__name__ and (node.args[2] if len(node.args) > 2 else node.kwargs.get("train")) is False:
+            continue  # a dropout in evaluation mode: the identity
+        raise ProgramError(
+            f"the evaluation program draws random numbers ({op.__name__}, node {node.name!r}): a prediction "
+            "must be the same each time it is asked for; F.dropout(x, p) drops in evaluation mode too unless "
+            "given training=self.training (nn.Dropout follows the mode)"
+        )
+
+
 class Program(nn.Module):
     """The two traced graphs as one module: training mode runs the training graph, evaluation
     mode the evaluation graph, both reading the same weight tensors. Its parameters are what the
@@ -481,6 +499,7 @@ def _load(payload: dict) -> tuple[Program, ProgramReport]:
     report.free = _free_statistics(programs, state)
     for mode, ep in programs.items():
         _check_mutations(mode, ep, report.free)
+    _check_deterministic(programs["eval"])
     program = Program(programs["train"].module(), programs["eval"].module())
     report.trainable = sum(p.numel() for p in program.parameters() if p.requires_grad)
     return program, report
