@@ -633,6 +633,29 @@ def test_nll_loss_on_a_model_without_log_softmax_is_said_only_when_none_is_there
     assert any(f"nll_loss is applied to {cls}, which does not end in log_softmax" in n for n in got.notes) == said
 
 
+@pytest.mark.parametrize(
+    "dropout, said",
+    [
+        ("F.dropout(self.conv(x), 0.1)", True),  # training= defaults to True: it drops when scored too
+        ("F.dropout(self.conv(x), 0.1, training=self.training)", False),
+        ("F.dropout2d(self.conv(x), 0.1, self.training)", False),
+        ("self.dropout(self.conv(x))", False),  # an nn.Dropout, which follows the mode
+    ],
+)
+def test_a_functional_dropout_that_drops_when_scored_is_said_with_the_fix(dropout, said, tmp_path):
+    models = SMALL.replace("self.conv(x).flatten(1)", f"{dropout}.flatten(1)").replace(
+        "self.fc = nn", "self.dropout = nn.Dropout(0.1)\n        self.fc = nn"
+    )
+    source = GEN.code(GEN.IMPORTS + GEN.TRAIN_TEST + models + "\ndevice = 'cuda'\n")
+    nb = GEN.notebook(source, GEN.code(LOADERS), _training_cell("Small"))
+    (tmp_path / "drop.ipynb").write_text(nb)
+    (got,) = import_source(tmp_path / "drop.ipynb")
+    found = [n for n in got.notes if "drops in evaluation mode too" in n]
+    assert bool(found) == said, got.notes
+    if said:
+        assert found[0].startswith("not translated: cell 1, line ") and "training=self.training" in found[0]
+
+
 @pytest.mark.parametrize("dataset, said", [("CIFAR10", True), ("MNIST", False)])
 def test_a_source_that_trains_on_another_dataset_says_so(dataset, said, tmp_path):
     # The course's later sessions train on CIFAR10 in the same repository: the candidate is still written,

@@ -94,6 +94,8 @@ OTHER_DATASETS = {
 }
 # every spelling of a model's last layer for nll_loss: F.log_softmax, x.log_softmax(), nn.LogSoftmax
 LOG_SOFTMAX = re.compile(r"log_?softmax", re.IGNORECASE)
+# F.dropout and its kin, whose training= defaults to True even in evaluation mode (nn.Dropout follows the mode)
+FUNCTIONAL_DROPOUT = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"}
 # the names of the functions an epoch loop calls to train or score, by course habit
 TRAINING_NAME = re.compile(r"train|test|fit|eval|valid", re.IGNORECASE)
 
@@ -2143,11 +2145,17 @@ class Analysis:
                     f"cross-entropy on its outputs is not the same loss",
                 )
             )
+        if model is not None:
+            self._dropout_in_evaluation(model[0], model[1], notes)
 
     def _ends_in_log_softmax(self, cls: ast.ClassDef, unit: Unit) -> bool:
-        """Whether a log_softmax is in the model's text: its own, or that of a class of the source it
-        inherits or builds (a forward shared by BN/GN/LN subclasses, an output block ending in
-        nn.LogSoftmax), in any of its spellings (F.log_softmax, x.log_softmax, nn.LogSoftmax)."""
+        """Whether a log_softmax is in the model's text (`_model_classes`), in any of its spellings
+        (F.log_softmax, x.log_softmax, nn.LogSoftmax)."""
+        return any(LOG_SOFTMAX.search(u.segment(c)) for c, u in self._model_classes(cls, unit))
+
+    def _model_classes(self, cls: ast.ClassDef, unit: Unit):
+        """The model's class and the classes of the source it inherits or builds (a forward shared by
+        BN/GN/LN subclasses, an output block ending in nn.LogSoftmax), each once."""
         classes: dict[str, list] = {}
         for u in self.p.units:
             for n in u.tree.body:
@@ -2156,15 +2164,35 @@ class Analysis:
         todo, seen = [(cls, unit)], {id(cls)}
         while todo:
             c, u = todo.pop()
-            if LOG_SOFTMAX.search(u.segment(c)):
-                return True
+            yield c, u
             for m in ast.walk(c):
                 name = m.id if isinstance(m, ast.Name) else m.attr if isinstance(m, ast.Attribute) else None
                 for other in classes.get(name or "", []):
                     if id(other[0]) not in seen and len(seen) < 64:
                         seen.add(id(other[0]))
                         todo.append(other)
-        return False
+
+    def _dropout_in_evaluation(self, cls: ast.ClassDef, unit: Unit, notes: list) -> None:
+        """A functional dropout the model calls without `training=` drops in evaluation mode too, so the
+        model's evaluation program draws random numbers, which the gate refuses: said, with the fix."""
+        for c, u in self._model_classes(cls, unit):
+            for call in ast.walk(c):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                    continue
+                receiver = ast.unparse(call.func.value)  # F.dropout, never self.dropout (an nn.Dropout)
+                if call.func.attr not in FUNCTIONAL_DROPOUT or not (receiver == "F" or receiver.endswith("functional")):
+                    continue
+                if len(call.args) > 2 or any(k.arg in ("training", "train") for k in call.keywords):
+                    continue
+                notes.append(
+                    (
+                        "not translated",
+                        u.where(call.lineno),
+                        f"`{short(call, 50)}` drops in evaluation mode too (its training= defaults to True): the "
+                        f"gate refuses an evaluation program that draws random numbers; write "
+                        f"`{call.func.attr}(..., training=self.training)` or use nn.Dropout",
+                    )
+                )
 
     def _label_smoothing(self, call: ast.Call, ctx: Ctx, unit: Unit, notes: list) -> list:
         """[(label_smoothing, unit, line)] of one cross-entropy call, when it sets one that reads as a number."""
