@@ -1130,16 +1130,11 @@ class Analysis:
         ]
 
     def _is_train(self, call: ast.Call, ctx: Ctx) -> bool:
-        p = self.p
+        """Whether a DataLoader reads the training set: its dataset's train=, else its names."""
+        flag = self._train_flag(call, ctx)
+        if flag is not None:
+            return flag
         ds = argument(call, 0, "dataset")
-        r = p.deref(ds, ctx) if ds is not None else None
-        if r is not None and isinstance(r[0], ast.Call):
-            for kw in r[0].keywords:
-                if kw.arg == "train":
-                    try:
-                        return bool(p.value(kw.value, r[1]))
-                    except Unknown:
-                        break
         names = " ".join(short(x) for x in (ds,) if x is not None).lower()
         parent = ctx.unit.parents.get(call)
         if isinstance(parent, ast.Assign):
@@ -1321,18 +1316,19 @@ class Analysis:
                 return r
         return None
 
+    def _dataset_call(self, call: ast.Call, ctx: Ctx) -> tuple | None:
+        """(the call, its ctx) a DataLoader's dataset is written as (`datasets.MNIST(...)`), or None."""
+        ds = argument(call, 0, "dataset")
+        r = self.p.deref(ds, ctx) if ds is not None else None
+        return r if r is not None and isinstance(r[0], ast.Call) else None
+
     def _source_dataset(self, loader) -> tuple | None:
         """(ClassDef, its unit, the dataset call, its ctx) when a loader's dataset is an instance of a class
         of the source: a wrapper (`TransformDataset(subset, transform)`) or a subclass of MNIST."""
-        if loader is None:
+        r = self._dataset_call(*loader) if loader is not None else None
+        if r is None:
             return None
-        p = self.p
-        call, ctx = loader
-        ds = argument(call, 0, "dataset")
-        r = p.deref(ds, ctx) if ds is not None else None
-        if r is None or not isinstance(r[0], ast.Call):
-            return None
-        f = p.callee(r[0], r[1])
+        f = self.p.callee(r[0], r[1])
         if f is None or not isinstance(f[0], ast.ClassDef):
             return None
         return f[0], f[1].unit, r[0], r[1]
@@ -1416,9 +1412,8 @@ class Analysis:
     def _train_flag(self, call: ast.Call, ctx: Ctx) -> bool | None:
         """The train= a DataLoader's dataset is written with; None where it is not written or not read."""
         p = self.p
-        ds = argument(call, 0, "dataset")
-        r = p.deref(ds, ctx) if ds is not None else None
-        if r is None or not isinstance(r[0], ast.Call):
+        r = self._dataset_call(call, ctx)
+        if r is None:
             return None
         kw = next((k for k in r[0].keywords if k.arg == "train"), None)
         if kw is None:
@@ -1562,14 +1557,10 @@ class Analysis:
     def _loader_transforms(self, loader) -> tuple | None:
         """The transform of the loader's dataset: (Compose call, ctx), ("single", (node, ctx)) for a
         transform not wrapped in Compose, or None when it cannot be followed."""
-        if loader is None:
+        r = self._dataset_call(*loader) if loader is not None else None
+        if r is None:
             return None
         p = self.p
-        call, ctx = loader
-        ds = argument(call, 0, "dataset")
-        r = p.deref(ds, ctx) if ds is not None else None
-        if r is None or not isinstance(r[0], ast.Call):
-            return None
         tf = next((k.value for k in r[0].keywords if k.arg in ("transform", "transforms")), None)
         tctx = r[1]
         if tf is None and p.kind(r[0], r[1]) in ("MNIST", "FashionMNIST", "EMNIST", "KMNIST"):
