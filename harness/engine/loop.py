@@ -180,10 +180,12 @@ def normalise(images_u8: torch.Tensor, r: Recipe) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The model's float32 outputs [N, 10] for already-normalised images, in eval mode."""
+def predict(model: nn.Module, images: torch.Tensor, layout: torch.memory_format | None = None) -> torch.Tensor:
+    """The model's float32 outputs [N, 10] for already-normalised images, in eval mode, in `layout`
+    (a run passes the one it chose at set-up; else it is chosen here as set-up chooses it)."""
     model.eval()
-    layout = memory_format(images.device, model)  # the training layout, so re-evaluation gives the same sums
+    if layout is None:  # the training layout, so re-evaluation gives the same sums
+        layout = memory_format(images.device, model)
     model.to(memory_format=layout)
     return torch.cat(
         [
@@ -534,7 +536,7 @@ def run_epochs(
         at.in_test = True
         if data.clean_x is not None:
             statistics.recalibrate(state.scored, data.clean_x, EVAL_BATCH)
-        test_loss, correct, n_test = data.scorer(epoch, predict(state.scored, data.test_x))
+        test_loss, correct, n_test = data.scorer(epoch, predict(state.scored, data.test_x, data.layout))
         synchronize(device)
         row = EpochRow(
             epoch=epoch,
